@@ -1,0 +1,29 @@
+# Everything runs in .venv, made from pyproject.toml: nothing needs installing by hand.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+PORT ?= 3000
+
+.PHONY: test serve bench lint clean
+
+$(VENV)/.installed: pyproject.toml layers/session_manager/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test: $(VENV)/.installed  ## the whole suite, lint included
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+serve: $(VENV)/.installed  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
+	PORT=$(PORT) $(PY) -m devtools.serve
+
+bench: $(VENV)/.installed  ## cold start, per-operation latency and throughput, as tables
+	$(PY) -m bench
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

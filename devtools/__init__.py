@@ -1,0 +1,1 @@
+"""Development tools: the local API, the template reader, test helpers. Never deployed."""

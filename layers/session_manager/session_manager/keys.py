@@ -1,0 +1,148 @@
+"""Signing keys: one fixed key, or the AWSCURRENT and AWSPREVIOUS versions of a secret.
+
+Both sources answer `signing_key()` and `verification_keys()` (newest first) and
+`refresh()`, which a verifier calls when a signature matches no key it holds: after a
+rotation, an instance whose cache is older than the rotation has to look again before it
+refuses a token that a fresher instance signed with the new key.
+
+Powertools' parameters utility is not used here: its cache key ignores `VersionStage`,
+so AWSCURRENT and AWSPREVIOUS of one secret would overwrite each other, and it has no
+"keep the last good value when AWS is down" mode, which a signer needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .aws import call_aws
+from .errors import ConfigurationError, UnavailableError
+
+MIN_KEY_CHARS = 32
+# A token whose signature matches nothing may trigger a refetch at most this often, so a
+# flood of forged tokens cannot turn into a flood of Secrets Manager calls.
+MIN_REFRESH_INTERVAL_SECS = 10.0
+
+logger = logging.getLogger(__name__)
+
+
+def key_bytes(secret: object, source: str) -> bytes:
+    """The key as the SDK uses it: the string's UTF-8 bytes, at least 32 characters."""
+    if not isinstance(secret, str) or len(secret) < MIN_KEY_CHARS:
+        raise ConfigurationError(
+            f"{source}: the signing key must be a string of at least {MIN_KEY_CHARS} characters"
+        )
+    return secret.encode("utf-8")
+
+
+class SigningKeys(Protocol):
+    def signing_key(self) -> bytes: ...
+    def verification_keys(self) -> list[bytes]: ...
+    def refresh(self) -> bool: ...
+
+
+class StaticKey:
+    """A key given in code: the only key, no AWS call, nothing to refresh."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = key_bytes(secret, "secret_key")
+
+    def signing_key(self) -> bytes:
+        return self._key
+
+    def verification_keys(self) -> list[bytes]:
+        return [self._key]
+
+    def refresh(self) -> bool:
+        return False
+
+
+class SecretsManagerKeys:
+    """AWSCURRENT signs; AWSCURRENT then AWSPREVIOUS verify. Cached per instance.
+
+    AWSPREVIOUS is fetched only when a signature fails against AWSCURRENT, so signing and
+    the common validation cost one GetSecretValue per cache period, not two.
+    """
+
+    def __init__(
+        self,
+        secret_id: str,
+        client_factory: Callable[[], Any],
+        cache_secs: float = 300,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._secret_id = secret_id
+        self._client_factory = client_factory
+        self._cache_secs = cache_secs
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._current: bytes | None = None
+        self._current_at = 0.0
+        self._previous: bytes | None = None
+        self._previous_loaded = False  # AWSPREVIOUS fetched since AWSCURRENT last changed
+        self._last_refresh = float("-inf")
+
+    def signing_key(self) -> bytes:
+        with self._lock:
+            if self._current is None or self._clock() - self._current_at >= self._cache_secs:
+                self._load_current()
+            return self._current
+
+    def verification_keys(self) -> list[bytes]:
+        current = self.signing_key()
+        with self._lock:
+            return [current] if self._previous is None else [current, self._previous]
+
+    def refresh(self) -> bool:
+        """Look again for keys this instance lacks; True when there are new ones to try."""
+        with self._lock:
+            now = self._clock()
+            # The first miss after a change of AWSCURRENT always looks: AWSPREVIOUS has not
+            # been read yet. Later misses (forgeries, mostly) look at most every 10 s.
+            if self._previous_loaded and now - self._last_refresh < MIN_REFRESH_INTERVAL_SECS:
+                return False
+            self._last_refresh = now
+            before = (self._current, self._previous)
+            self._load_current()
+            if not self._previous_loaded:
+                self._load_previous()
+            return (self._current, self._previous) != before
+
+    def _load_current(self) -> None:
+        try:
+            key = self._fetch("AWSCURRENT")
+        except UnavailableError:
+            if self._current is None:
+                raise
+            # A cached key beats an outage: tokens keep working until AWS is back.
+            logger.warning("Secrets Manager unreachable; signing with the cached key")
+            self._current_at = self._clock()
+            return
+        if key is None:
+            raise ConfigurationError(f"secret {self._secret_id!r} has no AWSCURRENT version")
+        if key != self._current:
+            # Rotated (or first load): whatever AWSPREVIOUS we held may be two rotations old.
+            self._previous, self._previous_loaded = None, False
+        self._current, self._current_at = key, self._clock()
+
+    def _load_previous(self) -> None:
+        try:
+            self._previous = self._fetch("AWSPREVIOUS")  # None until the first rotation
+            self._previous_loaded = True
+        except UnavailableError:
+            logger.warning("Secrets Manager unreachable; validating with AWSCURRENT only")
+
+    def _fetch(self, stage: str) -> bytes | None:
+        client = self._client_factory()
+        response = call_aws(
+            lambda: client.get_secret_value(SecretId=self._secret_id, VersionStage=stage),
+            absent=("ResourceNotFoundException",),
+        )
+        if response is None:
+            return None
+        if "SecretString" not in response:
+            raise ConfigurationError(f"secret {self._secret_id!r} holds no SecretString")
+        return key_bytes(response["SecretString"], f"secret {self._secret_id!r} ({stage})")

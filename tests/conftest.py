@@ -1,0 +1,75 @@
+"""Shared fixtures. The environment is set before anything imports boto3 or Powertools:
+fake credentials (so nothing can reach real AWS), a region, tracing off."""
+
+import os
+
+for _name in list(os.environ):
+    # A developer's own endpoints or profile must never leak into the suite.
+    if _name.startswith("AWS_ENDPOINT_URL") or _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        del os.environ[_name]
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "signalwire-sessions-test",
+        "POWERTOOLS_METRICS_NAMESPACE": "SignalWireSessionsTest",
+    }
+)
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from devtools import aws_local, template  # noqa: E402
+
+TABLE_NAME = "sessions-test"
+SECRET_NAME = "signing-key-test"
+SIGNING_KEY = "k" * 16 + "test-signing-key-0123456789abcdef"  # 49 characters
+
+
+@pytest.fixture
+def aws():
+    """moto in-process, DynamoDB made atomic per item as the real service is."""
+    aws_local.make_moto_dynamodb_atomic()
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb(aws):
+    return boto3.client("dynamodb")
+
+
+@pytest.fixture
+def secretsmanager(aws):
+    return boto3.client("secretsmanager")
+
+
+@pytest.fixture
+def table(dynamodb):
+    """The template's table (key schema, TTL) under a test name."""
+    aws_local.ensure_table(dynamodb, TABLE_NAME)
+    return TABLE_NAME
+
+
+@pytest.fixture
+def secret(secretsmanager):
+    aws_local.ensure_secret(secretsmanager, SECRET_NAME, SIGNING_KEY)
+    return SECRET_NAME
+
+
+@pytest.fixture
+def env(monkeypatch, table, secret):
+    """The functions' environment as template.yaml defines it, pointed at the moto table
+    and secret."""
+    (function, *_) = template.functions()
+    variables = template.resolve_environment(
+        function.environment,
+        {template.table().logical_id: table, template.secret_logical_id(): secret},
+    )
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return variables
