@@ -1,0 +1,147 @@
+"""API Gateway proxy events as the service sends them for this API's IAM-authorized routes.
+
+HTTP API (payload 2.0) events are what the deployed API sends and what the local API
+builds for each request; REST API (payload 1.0) events are for callers that put the
+functions behind a REST API, as the SignalWire SDK's ServerlessAdapter accepts both.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from typing import Any
+
+ACCOUNT = "123456789012"
+_CALLER = {
+    "accessKey": "AKIAIOSFODNN7EXAMPLE",
+    "accountId": ACCOUNT,
+    "callerId": "AIDAJQABLZS4A3QDU576Q",
+    "principalOrgId": None,
+    "userArn": f"arn:aws:iam::{ACCOUNT}:user/agent",
+    "userId": "AIDAJQABLZS4A3QDU576Q",
+}
+
+
+def _encode(body: Any, base64_body: bool) -> tuple[str | None, bool]:
+    if body is None:
+        return None, False
+    text = body if isinstance(body, str) else json.dumps(body)
+    if base64_body:
+        return base64.b64encode(text.encode()).decode(), True
+    return text, False
+
+
+def http_api_event(
+    method: str,
+    route_path: str,
+    path_parameters: dict[str, str] | None = None,
+    body: Any = None,
+    *,
+    base64_body: bool = False,
+    headers: dict[str, str] | None = None,
+    raw_query: str = "",
+    source_ip: str = "203.0.113.10",
+) -> dict[str, Any]:
+    """A payload 2.0 event for `route_path` (the template's path, with {params})."""
+    path = route_path
+    for name, value in (path_parameters or {}).items():
+        path = path.replace("{" + name + "}", value)
+    encoded, is_base64 = _encode(body, base64_body)
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {route_path}",
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": {
+            "accept": "application/json",
+            "content-type": "application/json",
+            "host": "abc123.execute-api.us-east-1.amazonaws.com",
+            "user-agent": "signalwire-agent/1.0",
+            **{k.lower(): v for k, v in (headers or {}).items()},
+        },
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "abc123",
+            "authorizer": {"iam": dict(_CALLER)},
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": "signalwire-agent/1.0",
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": f"{method} {route_path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": is_base64,
+    }
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    if encoded is not None:
+        event["body"] = encoded
+    return event
+
+
+def rest_event(
+    method: str,
+    route_path: str,
+    path_parameters: dict[str, str] | None = None,
+    body: Any = None,
+    *,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """A payload 1.0 event (REST API proxy integration) for the same route."""
+    path = route_path
+    for name, value in (path_parameters or {}).items():
+        path = path.replace("{" + name + "}", value)
+    encoded, is_base64 = _encode(body, base64_body)
+    now = time.time()
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "User-Agent": "signalwire-agent/1.0",
+    }
+    return {
+        "resource": route_path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": dict(path_parameters) if path_parameters else None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "abc123",
+            "resourceId": "r3s0uc",
+            "resourcePath": route_path,
+            "httpMethod": method,
+            "path": f"/prod{path}",
+            "protocol": "HTTP/1.1",
+            "stage": "prod",
+            "requestId": str(uuid.uuid4()),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000),
+            "identity": {
+                "accessKey": _CALLER["accessKey"],
+                "accountId": ACCOUNT,
+                "caller": _CALLER["callerId"],
+                "sourceIp": "203.0.113.10",
+                "user": _CALLER["userId"],
+                "userAgent": "signalwire-agent/1.0",
+                "userArn": _CALLER["userArn"],
+            },
+        },
+        "body": encoded,
+        "isBase64Encoded": is_base64,
+    }

@@ -1,0 +1,17 @@
+"""PATCH /sessions/{session_id}/metadata merges (null removes a key); PUT replaces."""
+
+from session_manager import SessionManager
+from session_manager.http import Request, endpoint
+
+manager = SessionManager.from_env()
+
+
+@endpoint("SetMetadata", methods=("PATCH", "PUT"))
+def handler(request: Request) -> tuple[int, dict]:
+    session_id = request.session_id()
+    body = request.json_object()
+    if request.method == "PUT":
+        metadata = manager.replace_session_metadata(session_id, body)
+    else:
+        metadata = manager.set_session_metadata(session_id, body)
+    return 200, {"session_id": session_id, "metadata": metadata}
