@@ -19,11 +19,17 @@ test: $(VENV)/.installed  ## the whole suite, lint included
 serve: $(VENV)/.installed  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m devtools.serve
 
-bench: $(VENV)/.installed  ## cold start, per-operation latency and throughput, as tables
+# A Lambda-like Python for cold-start probes: boto3 and what the layer ships, nothing else.
+.venv-lambda/.installed: layers/session_manager/requirements.txt
+	$(PYTHON) -m venv .venv-lambda
+	.venv-lambda/bin/python -m pip install --quiet boto3 -r layers/session_manager/requirements.txt
+	touch $@
+
+bench: $(VENV)/.installed .venv-lambda/.installed  ## cold start and throughput, as tables
 	$(PY) -m bench
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-lambda .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench`. Numbers come from runs on this machine, printed as tables."""
