@@ -13,10 +13,11 @@ from .errors import UnavailableError
 
 T = TypeVar("T")
 
-# Standard mode retries throttling and 5xx with backoff (3 attempts); short timeouts keep a
-# hung connection from eating the function's whole time budget before we can answer 503.
+# Standard mode retries throttling and 5xx with backoff (3 attempts in all: botocore reads
+# "max_attempts" as retries, so it would make 4); short timeouts keep a hung connection
+# from eating the function's whole time budget before we can answer 503.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     connect_timeout=2,
     read_timeout=5,
     tcp_keepalive=True,

@@ -83,6 +83,7 @@ class SecretsManagerKeys:
         self._current_at = 0.0
         self._previous: bytes | None = None
         self._previous_loaded = False  # AWSPREVIOUS fetched since AWSCURRENT last changed
+        self._previous_asked = False  # ... or at least asked for, even if AWS did not answer
         self._last_refresh = float("-inf")
 
     def signing_key(self) -> bytes:
@@ -101,13 +102,15 @@ class SecretsManagerKeys:
         with self._lock:
             now = self._clock()
             # The first miss after a change of AWSCURRENT always looks: AWSPREVIOUS has not
-            # been read yet. Later misses (forgeries, mostly) look at most every 10 s.
-            if self._previous_loaded and now - self._last_refresh < MIN_REFRESH_INTERVAL_SECS:
+            # been asked for yet. Later misses (forgeries, mostly) look at most every 10 s,
+            # also while Secrets Manager fails to answer: an outage must not lift the limit.
+            if self._previous_asked and now - self._last_refresh < MIN_REFRESH_INTERVAL_SECS:
                 return False
             self._last_refresh = now
             before = (self._current, self._previous)
             self._load_current()
             if not self._previous_loaded:
+                self._previous_asked = True
                 self._load_previous()
             return (self._current, self._previous) != before
 
@@ -125,7 +128,7 @@ class SecretsManagerKeys:
             raise ConfigurationError(f"secret {self._secret_id!r} has no AWSCURRENT version")
         if key != self._current:
             # Rotated (or first load): whatever AWSPREVIOUS we held may be two rotations old.
-            self._previous, self._previous_loaded = None, False
+            self._previous, self._previous_loaded, self._previous_asked = None, False, False
         self._current, self._current_at = key, self._clock()
 
     def _load_previous(self) -> None:

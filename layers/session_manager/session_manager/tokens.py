@@ -22,8 +22,10 @@ from .validation import FUNCTION_NAME, SESSION_ID
 MAX_TOKEN_CHARS = 1024
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 # Stricter than the SDK, which int()s the expiry (so "+1_0" parses) and takes any nonce:
-# a field either has exactly the shape we mint or the token is malformed.
-_EXPIRY = re.compile(r"[0-9]{1,12}")
+# a field either has exactly the shape we mint or the token is malformed. No leading zero:
+# the signed message is rebuilt from int(expiry), so "0123" would pass as "123". At most 11
+# digits (year 5138): 12 can pass year 9999, where debug_token's datetime would raise.
+_EXPIRY = re.compile(r"[1-9][0-9]{0,10}")
 _NONCE = re.compile(r"[0-9a-f]{16,64}")  # Python SDK: 16 hex, TypeScript SDK: 32 hex
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
 

@@ -1,0 +1,403 @@
+"""Tool tokens: the SDK's wire format, and validation at least as strict as the SDK's.
+
+Tokens here are built by hand with hmac where a test needs a field the manager would never
+mint, each signed correctly over its own fields: a refusal then proves the field's shape
+was checked, not merely that the signature failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+
+import pytest
+
+from session_manager import InvalidInputError, SessionManager, tokens
+
+KEY = "token-tests-key-0123456789abcdefghij"  # 36 characters
+OTHER_KEY = "another-key-entirely-0123456789abcdef"
+NONCE = "0123456789abcdef"  # the Python SDK's shape: 16 lowercase hex
+TS_NONCE = "0123456789abcdef0123456789abcdef"  # the TypeScript SDK's: 32 hex
+ARABIC_INDIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+CALL = "call-1"
+FUNCTION = "lookup_order"
+
+
+def sign(key: str, call_id: str, function: str, expiry: str, nonce: str) -> str:
+    message = f"{call_id}:{function}:{expiry}:{nonce}"
+    return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def encode(raw: str | bytes, padded: bool = True) -> str:
+    data = raw.encode() if isinstance(raw, str) else raw
+    token = base64.urlsafe_b64encode(data).decode()
+    return token if padded else token.rstrip("=")
+
+
+def decode(token: str) -> str:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+
+
+def build(
+    call_id: str = CALL,
+    function: str = FUNCTION,
+    expiry: str | int = 9_999_999_999,  # year 2286: valid unless a test says otherwise
+    nonce: str = NONCE,
+    key: str = KEY,
+    signature: str | None = None,
+    padded: bool = True,
+) -> str:
+    """A token in the SDK's format with any field as given, signed over those fields."""
+    expiry = str(expiry)
+    if signature is None:
+        signature = sign(key, call_id, function, expiry, nonce)
+    return encode(f"{call_id}.{function}.{expiry}.{nonce}.{signature}", padded)
+
+
+def minted_fields(sm: SessionManager) -> list[str]:
+    """call id, function, expiry, nonce, signature of a token sm mints for CALL/FUNCTION."""
+    return decode(sm.generate_token(FUNCTION, CALL)).split(".")
+
+
+@pytest.fixture
+def sm(clock) -> SessionManager:
+    # A key in code: token logic needs no AWS (keys from Secrets Manager: test_keys.py).
+    return SessionManager(secret_key=KEY, clock=clock)
+
+
+@pytest.fixture
+def future(clock) -> int:
+    return int(clock()) + 600
+
+
+# -- minting -------------------------------------------------------------------------------
+
+
+def test_token_is_the_sdk_wire_format(sm, clock):
+    token = sm.generate_token(FUNCTION, CALL)
+
+    # Padded urlsafe base64, as Python's urlsafe_b64encode writes it.
+    assert re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", token)
+    assert len(token) % 4 == 0
+    call_id, function, expiry, nonce, signature = decode(token).split(".")
+    assert (call_id, function) == (CALL, FUNCTION)
+    assert expiry == str(int(clock()) + sm.token_expiry_secs)
+    assert re.fullmatch(r"[0-9a-f]{16}", nonce)
+    assert signature == sign(KEY, call_id, function, expiry, nonce)
+
+
+def test_each_token_has_a_fresh_nonce(sm):
+    assert sm.generate_token(FUNCTION, CALL) != sm.generate_token(FUNCTION, CALL)
+
+
+def test_issue_token_reports_the_expiry_it_signed(sm, clock):
+    token, expires_at = sm.issue_token(FUNCTION, CALL)
+    assert expires_at == int(clock()) + 900
+    assert decode(token).split(".")[2] == str(expires_at)
+
+
+def test_token_expiry_follows_token_expiry_secs(clock):
+    sm = SessionManager(token_expiry_secs=60, secret_key=KEY, clock=clock)
+    assert sm.issue_token(FUNCTION, CALL)[1] == int(clock()) + 60
+
+
+@pytest.mark.parametrize(
+    "function_name", ["", "1st", "a:b", "a.b", "a-b", "a b", "x" * 65, None, 7]
+)
+def test_minting_refuses_a_bad_function_name(sm, function_name):
+    with pytest.raises(InvalidInputError):
+        sm.generate_token(function_name, CALL)
+
+
+@pytest.mark.parametrize("call_id", ["", "x:y", "a/b", "é", "c" * 129, None])
+def test_minting_refuses_a_bad_call_id(sm, call_id):
+    with pytest.raises(InvalidInputError):
+        sm.generate_token(FUNCTION, call_id)
+
+
+# -- what validates -------------------------------------------------------------------------
+
+
+def test_own_token_validates(sm):
+    token = sm.generate_token(FUNCTION, CALL)
+    assert sm.check_token(CALL, FUNCTION, token) is None
+    assert sm.validate_token(CALL, FUNCTION, token) is True
+
+
+@pytest.mark.parametrize("call_id", ["root.2", "a.b.c.d.e.f", ".", "..", "x."])
+def test_call_ids_with_dots_validate(sm, call_id):
+    # The token splits from the right: only the call id may hold dots.
+    token = sm.generate_token(FUNCTION, call_id)
+    assert sm.validate_token(call_id, FUNCTION, token)
+    assert not sm.validate_token(call_id.split(".")[0] or "z", FUNCTION, token)
+
+
+def test_longest_call_id_and_function_name_validate(sm):
+    call_id, function = "c" * 128, "f" * 64
+    assert sm.validate_token(call_id, function, sm.generate_token(function, call_id))
+
+
+def test_latest_expiry_validates(sm):
+    # 11 digits: year 5138. A 12th digit is refused (see the malformed cases).
+    assert sm.check_token(CALL, FUNCTION, build(expiry="9" * 11)) is None
+
+
+@pytest.mark.parametrize("padded", [True, False])
+def test_padded_and_unpadded_both_validate(sm, padded):
+    # Call ids of three lengths so the encoding needs 0, 1 and 2 padding characters.
+    paddings = set()
+    for call_id in ("c", "ca", "cal"):
+        token = sm.generate_token(FUNCTION, call_id)
+        paddings.add(len(token) - len(token.rstrip("=")))
+        if not padded:
+            token = token.rstrip("=")
+        assert sm.validate_token(call_id, FUNCTION, token), token
+    assert paddings == {0, 1, 2}
+
+
+@pytest.mark.parametrize("call_id", ["c", "ca", "cal", "root.2"])  # 0, 2, 1, 1 "=" dropped
+def test_typescript_sdk_tokens_validate(sm, future, call_id):
+    # @signalwire/sdk mints the same string with a 32-hex nonce, base64url without padding.
+    token = build(call_id, expiry=future, nonce=TS_NONCE, padded=False)
+    assert sm.check_token(call_id, FUNCTION, token) is None
+
+
+def test_validate_tool_token_takes_the_sdk_argument_order(sm):
+    token = sm.create_tool_token(FUNCTION, CALL)  # (function_name, call_id)
+    assert sm.validate_tool_token(FUNCTION, token, CALL)  # (function_name, token, call_id)
+    assert not sm.validate_tool_token(CALL, token, FUNCTION)
+
+
+# -- what is refused, and why ---------------------------------------------------------------
+
+
+def test_expired_token_is_refused(sm, clock):
+    token = sm.generate_token(FUNCTION, CALL)
+    clock.advance(sm.token_expiry_secs)
+    assert sm.check_token(CALL, FUNCTION, token) is None  # the last valid second, as the SDK
+    clock.advance(1)
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.EXPIRED
+    assert sm.validate_token(CALL, FUNCTION, token) is False
+
+
+def test_token_for_another_call_is_refused(sm):
+    token = sm.generate_token(FUNCTION, CALL)
+    assert sm.check_token("call-2", FUNCTION, token) == tokens.WRONG_CALL
+    assert sm.validate_token("call-2", FUNCTION, token) is False
+
+
+def test_token_for_another_function_is_refused(sm):
+    token = sm.generate_token(FUNCTION, CALL)
+    assert sm.check_token(CALL, "transfer_call", token) == tokens.WRONG_FUNCTION
+    assert sm.validate_token(CALL, "transfer_call", token) is False
+
+
+@pytest.mark.parametrize("call_id", ["", None])
+def test_empty_call_id_is_refused(sm, call_id):
+    token = sm.generate_token(FUNCTION, CALL)
+    assert sm.check_token(call_id, FUNCTION, token) == tokens.MISSING_CALL_ID
+    assert sm.validate_token(call_id, FUNCTION, token) is False
+
+
+def test_forged_token_is_refused(sm, future):
+    forged = build(expiry=future, key=OTHER_KEY)
+    assert sm.check_token(CALL, FUNCTION, forged) == tokens.BAD_SIGNATURE
+
+
+def flip_hex(char: str) -> str:
+    return "0" if char != "0" else "1"
+
+
+@pytest.mark.parametrize("position", [0, 31, 63])
+def test_token_with_a_flipped_signature_character_is_refused(sm, position):
+    call_id, function, expiry, nonce, signature = minted_fields(sm)
+    tampered = signature[:position] + flip_hex(signature[position]) + signature[position + 1 :]
+    token = build(call_id, function, expiry, nonce, signature=tampered)
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.BAD_SIGNATURE
+
+
+def test_token_with_a_later_expiry_is_refused(sm):
+    call_id, function, expiry, nonce, signature = minted_fields(sm)
+    token = build(call_id, function, int(expiry) + 3600, nonce, signature=signature)
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.BAD_SIGNATURE
+
+
+def test_token_with_another_nonce_is_refused(sm):
+    call_id, function, expiry, _, signature = minted_fields(sm)
+    token = build(call_id, function, expiry, "f" * 16, signature=signature)
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.BAD_SIGNATURE
+
+
+def test_expiry_with_a_leading_zero_is_refused(sm):
+    # The same claims with the expiry written "0123..." is not a token we minted; the SDK
+    # signs the expiry as written, so it refuses this re-encoding too.
+    call_id, function, expiry, nonce, signature = minted_fields(sm)
+    token = build(call_id, function, "0" + expiry, nonce, signature=signature)
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+
+
+def malformed_fields(future: int) -> dict[str, dict[str, str]]:
+    """Fields the SDK's int()/split would accept or choke on; each must be refused."""
+    expiry = str(future)
+    return {
+        # expiry: int() reads all of these as the same number; we do not.
+        "expiry with +": {"expiry": "+" + expiry},
+        "expiry with a space": {"expiry": " " + expiry},
+        "expiry with _": {"expiry": f"{expiry[:4]}_{expiry[4:]}"},
+        "expiry in Arabic-Indic digits": {"expiry": expiry.translate(ARABIC_INDIC_DIGITS)},
+        "expiry negative": {"expiry": "-" + expiry},
+        "expiry empty": {"expiry": ""},
+        "expiry 12 digits (past year 9999)": {"expiry": "9" * 12},
+        "expiry a float": {"expiry": expiry + ".0"},
+        # nonce
+        "nonce empty": {"nonce": ""},
+        "nonce too short": {"nonce": NONCE[:15]},
+        "nonce too long": {"nonce": "a" * 65},
+        "nonce uppercase": {"nonce": NONCE.upper()},
+        "nonce not hex": {"nonce": "g" * 16},
+        # call id and function as they appear inside the token
+        "call id empty": {"call_id": ""},
+        "call id with :": {"call_id": "x:y"},
+        "function with :": {"function": "y:z"},
+        "function starting with a digit": {"function": "1f"},
+        "function empty": {"function": ""},
+    }
+
+
+@pytest.mark.parametrize("case", list(malformed_fields(0)))
+def test_malformed_field_is_refused(sm, future, case):
+    fields = {"call_id": CALL, "function": FUNCTION, "expiry": str(future), "nonce": NONCE}
+    fields.update(malformed_fields(future)[case])
+    token = build(**fields)
+    # Asked for exactly the call and function the token names, so only its shape can fail.
+    reason = sm.check_token(fields["call_id"] or CALL, fields["function"], token)
+    assert reason == tokens.MALFORMED
+    assert tokens.parse(token) is None
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        pytest.param(lambda s: s.upper(), id="uppercase hex"),
+        pytest.param(lambda s: s[:-1], id="63 characters"),
+        pytest.param(lambda s: s + "0", id="65 characters"),
+        pytest.param(lambda s: s[:32], id="truncated to 32"),
+        pytest.param(lambda s: "", id="empty"),
+        pytest.param(lambda s: "z" * 64, id="not hex"),
+    ],
+)
+def test_malformed_signature_is_refused(sm, future, signature):
+    good = sign(KEY, CALL, FUNCTION, str(future), NONCE)
+    token = build(expiry=future, signature=signature(good))
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda t: t[:8] + "+" + t[8:], id="standard-alphabet +"),
+        pytest.param(lambda t: t[:8] + "/" + t[8:], id="standard-alphabet /"),
+        pytest.param(lambda t: t + "\n", id="trailing newline"),
+        pytest.param(lambda t: " " + t, id="leading space"),
+        pytest.param(lambda t: t[:8] + "!" + t[8:], id="stray !"),
+        pytest.param(lambda t: t[:8] + "." + t[8:], id="stray ."),
+        pytest.param(lambda t: t.rstrip("=") + "===", id="three padding characters"),
+        pytest.param(lambda t: t[:8] + "=" + t[8:], id="padding in the middle"),
+        pytest.param(lambda t: t.rstrip("=")[:-1], id="one character short"),
+    ],
+)
+def test_token_that_is_not_clean_base64url_is_refused(sm, mangle):
+    assert sm.check_token(CALL, FUNCTION, build()) is None  # before mangling
+    token = mangle(build())
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+
+
+def test_base64_of_non_utf8_bytes_is_refused(sm):
+    token = encode(b"\xff\xfe" + decode(build()).encode())
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("", id="empty"),
+        pytest.param(None, id="None"),
+        pytest.param(12345, id="int"),
+        pytest.param(b"bytes", id="bytes"),
+        pytest.param("A" * (tokens.MAX_TOKEN_CHARS + 4), id="too long"),
+        pytest.param(encode("a.b.c.d"), id="four fields"),
+        pytest.param(encode("no dots at all"), id="one field"),
+    ],
+)
+def test_garbage_is_refused_without_raising(sm, token):
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+    assert sm.validate_token(CALL, FUNCTION, token) is False
+
+
+def test_colon_resplit_is_refused(sm, future):
+    # Signed over "x:y:z:<expiry>:<nonce>": the same message for call "x:y" / function "z"
+    # and call "x" / function "y:z". Neither split is a shape we accept.
+    expiry = str(future)
+    signature = sign(KEY, "x:y", "z", expiry, NONCE)
+    as_minted = build("x:y", "z", expiry, NONCE, signature=signature)
+    resplit = build("x", "y:z", expiry, NONCE, signature=signature)
+    assert sm.check_token("x:y", "z", as_minted) == tokens.MALFORMED
+    assert sm.check_token("x", "y:z", resplit) == tokens.MALFORMED
+
+
+def test_missing_call_id_is_reported_before_anything_else(sm):
+    assert sm.check_token("", FUNCTION, "garbage") == tokens.MISSING_CALL_ID
+
+
+def test_signed_by_tries_every_key():
+    parsed = tokens.parse(build())
+    assert parsed is not None
+    assert tokens.signed_by(parsed, [OTHER_KEY.encode(), KEY.encode()])
+    assert tokens.signed_by(parsed, [KEY.encode(), OTHER_KEY.encode()])
+    assert not tokens.signed_by(parsed, [OTHER_KEY.encode()])
+    assert not tokens.signed_by(parsed, [])
+
+
+# -- debug_token ----------------------------------------------------------------------------
+
+
+def test_debug_token_decodes_without_validating(sm, clock):
+    token = SessionManager(secret_key=OTHER_KEY, clock=clock).generate_token(FUNCTION, "root.2")
+    info = sm.debug_token(token)  # signed with another key: decoded all the same
+
+    _, _, expiry, nonce, signature = decode(token).rsplit(".", 4)
+    assert info["valid_format"] is True
+    assert info["components"]["call_id"] == "root.2"
+    assert info["components"]["function"] == FUNCTION
+    assert info["components"]["expiry"] == expiry
+    assert info["components"]["nonce"] == nonce
+    assert info["status"] == {
+        "current_time": int(clock()),
+        "is_expired": False,
+        "expires_in_seconds": 900,
+    }
+    assert signature not in json.dumps(info)
+    assert signature[:8] in info["components"]["signature"]
+
+
+def test_debug_token_reports_expiry(sm, clock):
+    token = sm.generate_token(FUNCTION, CALL)
+    clock.advance(901)
+    status = sm.debug_token(token)["status"]
+    assert status["is_expired"] is True
+    assert status["expires_in_seconds"] == 0
+
+
+@pytest.mark.parametrize(
+    "token", ["", "garbage", None, 42, encode("a.b.c.d.e"), "A" * 2000, encode(b"\xff" * 9)]
+)
+def test_debug_token_returns_none_for_garbage(sm, token):
+    assert sm.debug_token(token) is None
+
+
+def test_debug_token_of_an_expiry_past_year_9999_returns_none(sm):
+    # A well-shaped token whose expiry no datetime can hold must not raise in a log line.
+    assert sm.debug_token(build(expiry=253_402_300_800)) is None
