@@ -19,10 +19,12 @@ test: $(VENV)/.installed  ## the whole suite, lint included
 serve: $(VENV)/.installed  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m devtools.serve
 
-# A Lambda-like Python for cold-start probes: boto3 and what the layer ships, nothing else.
+# A Lambda-like Python for cold-start probes: boto3 and what the layer ships, plus the
+# X-Ray SDK that only the opt-in Tracer row imports.
 .venv-lambda/.installed: layers/session_manager/requirements.txt
 	$(PYTHON) -m venv .venv-lambda
-	.venv-lambda/bin/python -m pip install --quiet boto3 -r layers/session_manager/requirements.txt
+	.venv-lambda/bin/python -m pip install --quiet boto3 -r layers/session_manager/requirements.txt \
+		'aws-xray-sdk>=2.12,<3'
 	touch $@
 
 bench: $(VENV)/.installed .venv-lambda/.installed  ## cold start and throughput, as tables

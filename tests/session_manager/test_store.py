@@ -551,6 +551,10 @@ BAD_METADATA = {
     "None key": {None: "v"},
     "tuple key": {("a",): "v"},
     "key too long": {"k" * (MAX_KEY_CHARS + 1): "v"},
+    # Valid JSON escapes of no Unicode text: DynamoDB could not store them as strings.
+    "lone surrogate value": {"v": "\ud800"},
+    "lone surrogate in a nested value": {"v": {"w": ["ok", "x\udc00y"]}},
+    "lone surrogate key": {"\ud800": "v"},
 }
 
 

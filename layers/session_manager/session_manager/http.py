@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ from .validation import check_function_name, check_session_id
 # reading it into json.loads would only cost memory.
 MAX_BODY_BYTES = 512 * 1024
 _JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+# A lone surrogate (a raw one, or an escape such as "\ud800" without its pair) is valid JSON
+# syntax but not Unicode text: whatever field it is in, the body is malformed. The regex
+# keeps the full check off the common path.
+_MAYBE_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89abcdefABCDEF]")
 
 
 class HttpError(Exception):
@@ -66,6 +71,8 @@ class Request:
             raise HttpError(400, "invalid_request", "the body is not valid JSON") from None
         if not isinstance(value, dict):
             raise HttpError(400, "invalid_request", "the body must be a JSON object")
+        if _MAYBE_SURROGATE.search(self.body) and not _is_unicode(value):
+            raise HttpError(400, "invalid_request", "the body holds an unpaired surrogate")
         return value
 
     def string_field(self, body: dict[str, Any], name: str) -> str:
@@ -81,6 +88,14 @@ class Request:
         return _checked(check_function_name, self.string_field(body, "function_name"))
 
 
+def _is_unicode(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
@@ -93,21 +108,37 @@ def _checked(check: Callable[[Any], str], value: Any) -> str:
 
 
 def parse_event(event: dict[str, Any]) -> Request:
-    if not isinstance(event, dict) or "requestContext" not in event:
-        raise HttpError(400, "invalid_request", "not an API Gateway proxy event")
+    not_a_proxy_event = HttpError(400, "invalid_request", "not an API Gateway proxy event")
+    if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
+        raise not_a_proxy_event
     if event.get("version") == "2.0":
         parsed: APIGatewayProxyEvent | APIGatewayProxyEventV2 = APIGatewayProxyEventV2(event)
     else:
         parsed = APIGatewayProxyEvent(event)
     try:
+        # Powertools' accessors index the event: a field missing (an ALB or hand-made event
+        # with a requestContext) is the sender's mistake, not an internal error.
+        method = parsed.http_method
+        path_parameters = parsed.path_parameters or {}
+        request_id = parsed.request_context.request_id
+    except (KeyError, TypeError):
+        raise not_a_proxy_event from None
+    if not (
+        isinstance(method, str)
+        and isinstance(path_parameters, dict)
+        and isinstance(request_id, str)
+        and isinstance(event.get("body"), str | None)
+    ):
+        raise not_a_proxy_event
+    try:
         body = parsed.decoded_body
     except (ValueError, UnicodeDecodeError):
         raise HttpError(400, "invalid_request", "the body is not valid base64 UTF-8") from None
     return Request(
-        method=(parsed.http_method or "").upper(),
-        path_parameters=parsed.path_parameters or {},
+        method=method.upper(),
+        path_parameters=path_parameters,
         body=body,
-        request_id=parsed.request_context.request_id or "",
+        request_id=request_id,
     )
 
 

@@ -58,17 +58,28 @@ _NAMES = {"#e": TTL_ATTRIBUTE, "#u": UPDATED_ATTRIBUTE, "#v": VERSION_ATTRIBUTE}
 
 def encode_value(key: str, value: Any) -> str:
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        # A lone surrogate ("\ud800") is valid JSON but no UTF-8 text can carry it.
+        encoded.encode("utf-8")
+        return encoded
     except (TypeError, ValueError, RecursionError) as error:
         raise InvalidInputError(f"metadata value for {key!r} is not JSON: {error}") from None
 
 
 def check_key(key: object) -> str:
-    if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
+    if not isinstance(key, str) or len(key) > MAX_KEY_CHARS or not _is_utf8(key):
         raise InvalidInputError(
             f"metadata keys must be strings of at most {MAX_KEY_CHARS} characters"
         )
     return key
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def item_bytes(session_id: str, encoded: Mapping[str, str]) -> int:

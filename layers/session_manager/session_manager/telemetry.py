@@ -2,8 +2,9 @@
 
 Measured (see `make bench`): Logger and Metrics add ~15% to a bare boto3 INIT; Powertools
 Tracer adds ~75% on its own, because the X-Ray SDK builds two botocore clients at import.
-So Tracer is imported only when POWERTOOLS_TRACE_DISABLED is not "true" (the template's
-DisablePowertoolsTracer parameter); Lambda's active tracing still traces every invocation.
+So Tracer is opt-in: it needs aws-xray-sdk in the layer (see its requirements.txt) and
+POWERTOOLS_TRACE_DISABLED=false (the template's DisablePowertoolsTracer parameter).
+Lambda's active tracing records every invocation either way.
 """
 
 from __future__ import annotations
@@ -29,9 +30,17 @@ def instrument(handler: Handler) -> Handler:
     """Wrap a Lambda handler: correlation id in every log line, metrics flushed as EMF,
     an X-Ray subsegment when tracing is on. The event itself is never logged."""
     if tracing_enabled():
-        from aws_lambda_powertools import Tracer
+        try:
+            import aws_xray_sdk  # noqa: F401 - Powertools' Tracer imports it lazily
+        except ImportError:
+            logger.warning(
+                "POWERTOOLS_TRACE_DISABLED is false, but the layer has no aws-xray-sdk; "
+                "tracing with Lambda's active tracing only"
+            )
+        else:
+            from aws_lambda_powertools import Tracer
 
-        handler = Tracer().capture_lambda_handler(handler, capture_response=False)
+            handler = Tracer().capture_lambda_handler(handler, capture_response=False)
     handler = metrics.log_metrics(handler)
     # requestContext.requestId exists in both payload formats (REST 1.0 and HTTP API 2.0).
     return logger.inject_lambda_context(

@@ -1,0 +1,91 @@
+"""events/: the sample events for `sam local invoke`, checked against the template and run
+through their functions on moto.
+
+Per the contract, an event file's name starts with its function's name, and every function
+has at least one HTTP API (payload 2.0) event and one REST API (payload 1.0) event named
+`<name>-rest.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lambda_harness import FUNCTIONS, LambdaFunction
+
+from devtools import template
+
+EVENTS_DIR = template.ROOT / "events"
+EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
+
+
+def function_of(path: Path) -> str:
+    """The function an event file is for: its name up to the first '-' or the end."""
+    (name,) = [f for f in FUNCTIONS if re.fullmatch(rf"{re.escape(f)}(-[\w-]+)?", path.stem)]
+    return name
+
+
+def load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_http_api(event: dict[str, Any]) -> bool:
+    return event.get("version") == "2.0"
+
+
+def test_there_are_event_files():
+    assert EVENT_FILES
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=[p.name for p in EVENT_FILES])
+def test_each_file_is_named_after_one_function(path):
+    assert function_of(path) in FUNCTIONS
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_has_a_2_0_event_and_a_rest_1_0_event(name):
+    mine = [p for p in EVENT_FILES if function_of(p) == name]
+    assert any(is_http_api(load(p)) for p in mine), f"no HTTP API 2.0 event for {name}"
+    rest = EVENTS_DIR / f"{name}-rest.json"
+    assert rest.exists(), f"no {rest.name}"
+    assert not is_http_api(load(rest))
+    assert "httpMethod" in load(rest)
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=[p.name for p in EVENT_FILES])
+def test_each_event_is_for_a_route_its_function_declares(path):
+    event = load(path)
+    routes = {(r.method, r.path) for r in FUNCTIONS[function_of(path)].routes}
+    if is_http_api(event):
+        method, route_path = event["routeKey"].split(" ", 1)
+        assert event["requestContext"]["routeKey"] == event["routeKey"]
+        assert event["requestContext"]["http"]["method"] == method
+        raw_path = event["rawPath"]
+    else:
+        method, route_path = event["httpMethod"], event["resource"]
+        assert event["requestContext"]["resourcePath"] == route_path
+        assert event["requestContext"]["httpMethod"] == method
+        raw_path = event["path"]
+    assert (method, route_path) in routes
+    # The path parameters are the route's, and fill it in to the path that was called.
+    parameters = event.get("pathParameters") or {}
+    assert set(parameters) == set(re.findall(r"{(\w+)}", route_path))
+    filled = route_path
+    for name, value in parameters.items():
+        filled = filled.replace("{" + name + "}", value)
+    assert raw_path == filled
+    assert event["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=[p.name for p in EVENT_FILES])
+def test_each_event_runs_through_its_function_on_moto(import_function, path):
+    function: LambdaFunction = import_function(function_of(path))
+    response = function.invoke(load(path))
+    assert 200 <= response.status < 300, response.body
+    if function.spec.name == "validate_token":
+        # Its token was signed with tests/conftest.py's SIGNING_KEY, which the moto secret
+        # holds: a refusal here would mean the sample is stale or the key changed.
+        assert response.body == {"valid": True}

@@ -1,0 +1,364 @@
+"""session_manager.http through the real handlers: event parsing in both payload formats,
+request validation, the error envelope, and the mapping of failures to 400/405/503/500.
+
+What one function does with a good request is in that function's own test module; here is
+what all five share, run against each of them. Where many inputs share one expectation, a
+test loops over them in one (warm) function instance instead of importing it per input:
+the failure message names the input.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from lambda_harness import FAR_FUTURE, FUNCTIONS, assert_error, request_id
+
+from session_manager import tokens
+from session_manager.http import MAX_BODY_BYTES
+
+SESSION_FUNCTIONS = ["get_metadata", "set_metadata", "delete_metadata", "create_token"]
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+# (function, method) for every route that reads a JSON body.
+BODY_ROUTES = [
+    ("set_metadata", "PATCH"),
+    ("set_metadata", "PUT"),
+    ("create_token", "POST"),
+    ("validate_token", "POST"),
+]
+
+
+def good_body(function: str) -> dict[str, Any]:
+    """A body the function accepts (ignored by the functions that read none)."""
+    if function == "set_metadata":
+        return {"step": "greeting"}
+    if function == "create_token":
+        return {"function_name": "get_weather"}
+    # Well formed but signed with another key: refused (200) after one key fetch.
+    token = tokens.mint(b"x" * 32, "call-1", "get_weather", FAR_FUTURE)
+    return {"token": token, "call_id": "call-1", "function_name": "get_weather"}
+
+
+def real_body(function: str, signing_key: str) -> dict[str, Any]:
+    """A body that makes the function call AWS (validate: a token signed with the key)."""
+    if function == "validate_token":
+        token = tokens.mint(signing_key.encode(), "call-1", "get_weather", FAR_FUTURE)
+        return {"token": token, "call_id": "call-1", "function_name": "get_weather"}
+    return good_body(function)
+
+
+# -- routes and methods ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_answers_exactly_the_methods_its_routes_declare(load_function, name):
+    """The template's routes and the handler's accepted methods must not drift: any other
+    method is a 405 whose Allow header lists the template's methods."""
+    function = load_function(name)
+    allowed = function.methods()
+    for method in ALL_METHODS:
+        response = function(method, good_body(name))
+        if method in allowed:
+            assert response.status < 300, (method, response.body)
+        else:
+            assert_error(response, 405, "method_not_allowed")
+            assert sorted(response.headers["Allow"].split(", ")) == allowed
+
+
+def test_a_post_sent_to_get_metadata_is_405_with_allow(load_function):
+    response = load_function("get_metadata")("POST", {"a": 1})
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "GET"
+
+
+# -- events that are not API Gateway proxy events -------------------------------------------
+
+NOT_API_GATEWAY: dict[str, Any] = {
+    "empty": {},
+    "sqs": {"Records": [{"eventSource": "aws:sqs", "body": "{}"}]},
+    "list": [],
+    "string": "GET /sessions/x/metadata",
+    "none": None,
+    "empty-request-context": {"requestContext": {}},
+    "request-context-not-a-dict": {"requestContext": "abc", "httpMethod": "GET"},
+    "alb": {
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:x"}},
+        "httpMethod": "GET",
+        "path": "/sessions/s/metadata",
+        "headers": {},
+        "body": "",
+        "isBase64Encoded": False,
+    },
+    "v2-without-http": {"version": "2.0", "requestContext": {"requestId": "r-1"}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_an_event_that_is_not_from_api_gateway_is_400(import_function, name):
+    function = import_function(name)
+    for case, event in NOT_API_GATEWAY.items():
+        response = function.invoke(event)
+        assert response.status == 400, (case, response.body)
+        assert_error(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize(("name", "method"), BODY_ROUTES)
+def test_a_body_that_is_not_a_string_is_400(import_function, name, method):
+    function = import_function(name)
+    event = function.event(method, "{}")
+    event["body"] = good_body(name)  # a dict, where API Gateway always sends a string
+    assert_error(function.invoke(event), 400, "invalid_request")
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_path_parameters_that_are_not_an_object_are_400(import_function, name):
+    function = import_function(name)
+    event = function.event(function.methods()[0], good_body(name))
+    event["pathParameters"] = ["session_id", "call-1"]
+    assert_error(function.invoke(event), 400, "invalid_request")
+
+
+# -- the session id in the path -------------------------------------------------------------
+
+BAD_SESSION_IDS = {
+    "space": "a b",
+    "too-long": "s" * 129,
+    "slash": "a/b",
+    "empty": "",
+    "non-ascii": "caf\u00e9",
+    "newline": "a\nb",
+    "colon": "a:b",
+    "missing": None,  # no pathParameters at all
+}
+
+
+@pytest.mark.parametrize("name", SESSION_FUNCTIONS)
+def test_an_invalid_session_id_in_the_path_is_400(load_function, name):
+    function = load_function(name)
+    for case, session_id in BAD_SESSION_IDS.items():
+        for method in function.methods():
+            response = function(method, good_body(name), session_id=session_id)
+            error = assert_error(response, 400, "invalid_request")
+            assert "session id" in error["message"], case
+
+
+@pytest.mark.parametrize("name", SESSION_FUNCTIONS)
+def test_session_ids_at_the_limits_of_the_contract_are_accepted(load_function, name):
+    function = load_function(name)
+    for session_id in ("s" * 128, "x", "root.2", "A-z_0.9", "..."):
+        for method in function.methods():
+            response = function(method, good_body(name), session_id=session_id)
+            assert response.status < 300, (session_id, response.body)
+            if "session_id" in response.body:
+                assert response.body["session_id"] == session_id
+
+
+# -- JSON bodies ----------------------------------------------------------------------------
+
+BAD_BODIES = {
+    "missing": None,
+    "empty": "",
+    "blank": "  \n",
+    "bad-json": '{"step": ',
+    "single-quotes": "{'function_name': 'get_weather'}",
+    "trailing-garbage": '{"function_name": "get_weather"} x',
+    "array": "[1, 2]",
+    "array-of-objects": '[{"function_name": "get_weather"}]',
+    "string": '"text"',
+    "number": "5",
+    "null": "null",
+    "true": "true",
+    # Otherwise valid bodies (create_token's function name is there) with one bad value:
+    "nan": '{"a": NaN, "function_name": "get_weather"}',
+    "infinity": '{"a": Infinity, "function_name": "get_weather"}',
+    "minus-infinity": '{"a": -Infinity, "function_name": "get_weather"}',
+    "too-deep": "[" * 100_000 + "]" * 100_000,
+    "huge-integer": '{"a": ' + "9" * 5000 + ', "function_name": "get_weather"}',
+    "lone-surrogate": '{"a": "\\ud800", "function_name": "get_weather"}',
+}
+
+
+@pytest.mark.parametrize(("name", "method"), BODY_ROUTES)
+def test_a_body_that_is_not_a_json_object_is_400(load_function, name, method):
+    function = load_function(name)
+    for case, body in BAD_BODIES.items():
+        response = function(method, body)
+        assert response.status == 400, (case, response.body)
+        assert_error(response, 400, "invalid_request")
+
+
+@pytest.mark.parametrize(("name", "method"), BODY_ROUTES)
+def test_a_body_over_the_size_limit_is_400(load_function, name, method):
+    function = load_function(name)
+    body = json.dumps(dict(good_body(name), padding="x" * MAX_BODY_BYTES))
+    for base64_body in (False, True):
+        response = function(method, body, base64_body=base64_body)
+        error = assert_error(response, 400, "invalid_request")
+        assert str(MAX_BODY_BYTES) in error["message"]
+
+
+@pytest.mark.parametrize(("name", "method"), BODY_ROUTES)
+def test_a_base64_body_is_decoded(load_function, name, method):
+    function = load_function(name)
+    response = function(method, good_body(name), base64_body=True)
+    assert response.status < 300, response.body
+
+
+INVALID_BASE64 = {
+    "not-base64": "this is not base64!",
+    "bad-padding": "eyJhIjoxfQ=",
+    "not-utf8": base64.b64encode(b'{"function_name": "\xff\xfe"}').decode(),
+}
+
+
+@pytest.mark.parametrize(("name", "method"), BODY_ROUTES)
+def test_a_base64_body_that_does_not_decode_is_400(load_function, name, method):
+    function = load_function(name)
+    for case, encoded in INVALID_BASE64.items():
+        event = function.event(method, good_body(name), base64_body=True)
+        event["body"] = encoded
+        error = assert_error(function.invoke(event), 400, "invalid_request")
+        assert "base64" in error["message"], case
+
+
+# -- AWS throttling or unreachable: 503 with Retry-After ------------------------------------
+
+# (function, method, the service it calls)
+AWS_ROUTES = [
+    ("get_metadata", "GET", "dynamodb"),
+    ("set_metadata", "PATCH", "dynamodb"),
+    ("set_metadata", "PUT", "dynamodb"),
+    ("delete_metadata", "DELETE", "dynamodb"),
+    ("create_token", "POST", "secretsmanager"),
+    ("validate_token", "POST", "secretsmanager"),
+]
+
+ENDPOINT_VARIABLES = {
+    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
+    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+}
+
+
+def assert_unavailable(response) -> None:
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize(("name", "method", "service"), AWS_ROUTES)
+def test_aws_throttling_after_retries_is_503(
+    load_function, throttle, no_backoff, signing_key, name, method, service
+):
+    fault = throttle(service)
+    function = load_function(name)
+    assert_unavailable(function(method, real_body(name, signing_key)))
+    # botocore retried, backing off between attempts, before the function gave up.
+    assert fault.attempts >= 2
+    assert no_backoff.count == fault.attempts - 1
+
+
+@pytest.mark.parametrize(("name", "method", "service"), AWS_ROUTES)
+def test_aws_unreachable_is_503(
+    load_function, monkeypatch, no_backoff, signing_key, name, method, service
+):
+    # Set before the module loads: the manager's clients read it when they are created.
+    # Port 9 (discard) refuses the connection at once; nothing leaves the machine.
+    monkeypatch.setenv(ENDPOINT_VARIABLES[service], "http://127.0.0.1:9")
+    function = load_function(name)
+    assert_unavailable(function(method, real_body(name, signing_key)))
+    assert no_backoff.count >= 1  # retried before giving up
+
+
+# -- unexpected exceptions: 500 with the request id and nothing else ------------------------
+
+# (function, method, the manager method that fails)
+MANAGER_CALLS = [
+    ("get_metadata", "GET", "get_session_metadata"),
+    ("set_metadata", "PATCH", "set_session_metadata"),
+    ("set_metadata", "PUT", "replace_session_metadata"),
+    ("delete_metadata", "DELETE", "delete_session_metadata"),
+    ("create_token", "POST", "issue_token"),
+    ("validate_token", "POST", "check_token"),
+]
+
+CALLER_DATA = "customer-ssn-078-05-1120"  # stands for whatever a caller sends
+
+
+def assert_internal_error(response, event) -> None:
+    error = assert_error(response, 500, "internal_error")
+    assert request_id(event) in error["message"]
+
+
+def assert_nothing_leaked(text: str, *secrets: str) -> None:
+    assert "Traceback" not in text
+    assert 'File "' not in text  # a stack frame, however it is formatted
+    for secret in secrets:
+        assert secret not in text
+
+
+@pytest.mark.parametrize(("name", "method", "manager_method"), MANAGER_CALLS)
+def test_an_unexpected_exception_is_a_500_that_leaks_nothing(
+    load_function, output, monkeypatch, signing_key, name, method, manager_method
+):
+    function = load_function(name)
+    body = dict(real_body(name, signing_key), note=CALLER_DATA)
+    event = function.event(method, body)
+    # The worst case: an exception whose message holds the key, the token and the body.
+    leaky_message = f"failed with key={signing_key} body={event['body']}"
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(leaky_message)
+
+    monkeypatch.setattr(function.manager, manager_method, fail)
+    response = function.invoke(event)
+
+    assert_internal_error(response, event)
+    printed = output()
+    secrets = [signing_key, CALLER_DATA, leaky_message, *body.values()]
+    assert_nothing_leaked(response.text, *secrets)
+    assert_nothing_leaked(printed.text, *secrets)
+    # Logged once, as an error tied to the request, by type and place only.
+    (log,) = printed.logs
+    assert log["level"] == "ERROR"
+    assert log["correlation_id"] == request_id(event)
+    assert log["error_type"] == "RuntimeError"
+
+
+@pytest.mark.parametrize(("name", "method", "service"), AWS_ROUTES)
+def test_aws_refusing_the_call_is_a_500_not_a_caller_error(
+    load_function, aws_error, signing_key, name, method, service
+):
+    """AccessDenied (an IAM mistake in the deployment) is not the caller's fault: 500."""
+    fault = aws_error(service, "AccessDeniedException")
+    function = load_function(name)
+    event = function.event(method, real_body(name, signing_key))
+    assert_internal_error(function.invoke(event), event)
+    assert fault.attempts == 1  # not a transient error: not retried
+
+
+@pytest.mark.parametrize("name", ["create_token", "validate_token"])
+def test_a_short_signing_key_is_a_500_that_does_not_show_the_key(
+    load_function, output, secretsmanager, secret, name
+):
+    short_key = "Short-Key-4f9a"  # under the 32 characters the contract requires
+    secretsmanager.put_secret_value(SecretId=secret, SecretString=short_key)
+    function = load_function(name)
+    event = function.event("POST", real_body(name, "k" * 40))
+    response = function.invoke(event)
+    assert_internal_error(response, event)
+    printed = output()
+    assert_nothing_leaked(response.text + printed.text, short_key)
+    (log,) = printed.logs
+    assert log["correlation_id"] == request_id(event)
+    assert log["error_type"] == "ConfigurationError"
+
+
+def test_each_import_is_a_fresh_instance(import_function):
+    """The fixture's promise (see conftest): a second import is a new module with a new
+    manager, so no test inherits clients or a cached key from another."""
+    first = import_function("get_metadata")
+    second = import_function("get_metadata")
+    assert first.module is not second.module
+    assert first.manager is not second.manager

@@ -1,0 +1,167 @@
+"""PATCH (merge) and PUT (replace) /sessions/{session_id}/metadata through the
+set_metadata handler, both formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lambda_harness import assert_error
+
+from session_manager.http import MAX_BODY_BYTES
+from session_manager.store import MAX_ITEM_BYTES, MAX_KEY_CHARS
+
+
+@pytest.fixture
+def set_metadata(load_function):
+    return load_function("set_metadata")
+
+
+@pytest.fixture
+def get_metadata(load_function):
+    return load_function("get_metadata")
+
+
+def stored(get_metadata, session_id: str = "call-1") -> dict:
+    return get_metadata(session_id=session_id).body["metadata"]
+
+
+# -- PATCH: shallow merge, null removes -----------------------------------------------------
+
+
+def test_patch_creates_a_session_and_returns_its_metadata(set_metadata, get_metadata):
+    response = set_metadata("PATCH", {"step": "greeting", "attempts": 1})
+    assert response.status == 200
+    assert response.body == {
+        "session_id": "call-1",
+        "metadata": {"step": "greeting", "attempts": 1},
+    }
+    assert stored(get_metadata) == {"step": "greeting", "attempts": 1}
+
+
+def test_patch_merges_shallowly_and_null_removes_a_key(set_metadata, get_metadata):
+    set_metadata("PATCH", {"a": 1, "b": 2, "cart": {"items": ["x"], "total": 1.5}})
+
+    response = set_metadata("PATCH", {"b": None, "c": 3, "cart": {"items": []}})
+
+    expected = {"a": 1, "c": 3, "cart": {"items": []}}  # cart replaced whole: shallow
+    assert response.status == 200
+    assert response.body == {"session_id": "call-1", "metadata": expected}
+    assert stored(get_metadata) == expected
+
+
+def test_patch_with_null_for_an_absent_key_is_harmless(set_metadata, get_metadata):
+    set_metadata("PATCH", {"a": 1})
+    response = set_metadata("PATCH", {"never_set": None})
+    assert response.status == 200
+    assert response.body["metadata"] == {"a": 1}
+
+
+def test_an_empty_patch_changes_nothing(set_metadata, get_metadata):
+    set_metadata("PATCH", {"a": 1})
+    assert set_metadata("PATCH", {}).body["metadata"] == {"a": 1}
+    assert stored(get_metadata) == {"a": 1}
+
+
+def test_patch_keeps_json_types(set_metadata, get_metadata):
+    values = {"int": 3, "float": 3.0, "neg": -1e-9, "list": [1, "2", [3.5]], "s": "\u2603"}
+    set_metadata("PATCH", values)
+    read = stored(get_metadata)
+    assert read == values
+    assert type(read["int"]) is int and type(read["float"]) is float
+
+
+def test_escaped_surrogate_pairs_are_text(set_metadata, get_metadata):
+    """A pair of escapes is one character (here an emoji); only an unpaired one is refused."""
+    response = set_metadata("PATCH", '{"mood": "\\ud83d\\ude00"}')
+    assert response.status == 200
+    assert stored(get_metadata) == {"mood": "\U0001f600"}
+
+
+# -- PUT: replace ---------------------------------------------------------------------------
+
+
+def test_put_replaces_all_the_metadata(set_metadata, get_metadata):
+    set_metadata("PATCH", {"a": 1, "b": 2})
+
+    response = set_metadata("PUT", {"c": 3})
+
+    assert response.status == 200
+    assert response.body == {"session_id": "call-1", "metadata": {"c": 3}}
+    assert stored(get_metadata) == {"c": 3}
+
+
+def test_put_stores_null_values_as_sent(set_metadata, get_metadata):
+    """Only a merge reads null as "remove"; a replacement is the body, as sent."""
+    response = set_metadata("PUT", {"pending": None, "a": 1})
+    assert response.body["metadata"] == {"pending": None, "a": 1}
+    assert stored(get_metadata) == {"pending": None, "a": 1}
+
+
+def test_put_of_an_empty_object_empties_the_session(set_metadata, get_metadata):
+    set_metadata("PATCH", {"a": 1})
+    assert set_metadata("PUT", {}).body["metadata"] == {}
+    assert stored(get_metadata) == {}
+
+
+# -- too large, bad keys ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+def test_metadata_too_large_for_one_item_is_413_and_writes_nothing(
+    set_metadata, get_metadata, method
+):
+    set_metadata("PATCH", {"kept": True})
+    blob = "x" * MAX_ITEM_BYTES  # fits the request, not one DynamoDB item
+    body = json.dumps({"blob": blob})
+    assert MAX_ITEM_BYTES < len(body) <= MAX_BODY_BYTES
+
+    response = set_metadata(method, body)
+
+    assert_error(response, 413, "metadata_too_large")
+    assert stored(get_metadata) == {"kept": True}
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+def test_a_merge_that_grows_the_item_past_the_limit_is_413(set_metadata, get_metadata, method):
+    """Each half fits one item; together they pass DynamoDB's 400 KB (409,600 bytes), so a
+    merge is refused and changes nothing, while a replacement fits."""
+    half = "x" * 205_000
+    set_metadata("PATCH", {"first": half})
+    response = set_metadata(method, {"second": half})
+    if method == "PATCH":
+        assert_error(response, 413, "metadata_too_large")
+        assert stored(get_metadata) == {"first": half}
+    else:
+        assert response.status == 200
+        assert stored(get_metadata) == {"second": half}
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+def test_bad_metadata_values_and_keys_are_400(set_metadata, method):
+    bad = {
+        "key-too-long": {"k" * (MAX_KEY_CHARS + 1): 1},
+        "overflowing-float": '{"a": 1e400}',  # parses as inf, which JSON cannot hold
+        "lone-surrogate": '{"a": "\\ud800"}',  # valid JSON, not encodable as UTF-8
+        "lone-low-surrogate": '{"a": "x\\uDC00y"}',
+        "raw-lone-surrogate": '{"a": "\ud800"}',  # the character itself, not an escape
+        "deep-but-parsable": '{"a": ' + "[" * 990 + "]" * 990 + "}",
+    }
+    for case, body in bad.items():
+        response = set_metadata(method, body)
+        assert response.status == 400, (case, response.body)
+        assert_error(response, 400, "invalid_request")
+
+
+# -- AWS calls --------------------------------------------------------------------------------
+
+
+def test_aws_calls_per_invocation(set_metadata, aws_calls):
+    set_metadata("PATCH", {"a": 1})  # cold
+    assert aws_calls == {"UpdateItem": 1}
+    aws_calls.clear()
+    set_metadata("PATCH", {"b": 2, "a": None})  # warm merge
+    assert aws_calls == {"UpdateItem": 1}
+    aws_calls.clear()
+    set_metadata("PUT", {"c": 3})  # warm replace
+    assert aws_calls == {"PutItem": 1}
