@@ -14,7 +14,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from bench import cold_start  # noqa: E402
+from bench import cold_start, throughput  # noqa: E402
 
 
 def free_port() -> int:
@@ -30,9 +30,14 @@ def main() -> None:
     server.start()
     try:
         print("## Cold start: fresh interpreters, median of 7, Lambda-like venv\n")
-        print(cold_start.table(cold_start.run(f"http://127.0.0.1:{port}")))
+        print(cold_start.table(cold_start.run(f"http://127.0.0.1:{port}")), flush=True)
     finally:
         server.stop()
+    print(
+        f"\n## Throughput of `make serve` (embedded moto): {throughput.CLIENTS} keep-alive "
+        f"clients, {throughput.SECONDS:.0f} s a route\n"
+    )
+    print(throughput.table(throughput.run(free_port())))
 
 
 if __name__ == "__main__":

@@ -76,6 +76,32 @@ def load_function(import_function, event_format) -> Callable[[str], LambdaFuncti
     return lambda name: import_function(name, event_format)
 
 
+# One fixture per function, each run in both payload formats (load_function).
+@pytest.fixture
+def get_metadata(load_function) -> LambdaFunction:
+    return load_function("get_metadata")
+
+
+@pytest.fixture
+def set_metadata(load_function) -> LambdaFunction:
+    return load_function("set_metadata")
+
+
+@pytest.fixture
+def delete_metadata(load_function) -> LambdaFunction:
+    return load_function("delete_metadata")
+
+
+@pytest.fixture
+def create_token(load_function) -> LambdaFunction:
+    return load_function("create_token")
+
+
+@pytest.fixture
+def validate_token(load_function) -> LambdaFunction:
+    return load_function("validate_token")
+
+
 @pytest.fixture
 def signing_key(secretsmanager, secret) -> str:
     """The key the `secret` fixture seeded the moto secret with (tests/conftest.py's)."""

@@ -5,20 +5,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from lambda_harness import assert_error
 
 from session_manager import tokens
-
-
-@pytest.fixture
-def create_token(load_function):
-    return load_function("create_token")
-
-
-@pytest.fixture
-def validate_token(load_function):
-    return load_function("validate_token")
 
 
 def test_creates_a_token_that_validates(create_token, validate_token):

@@ -3,23 +3,6 @@ formats: deleted is true when a live session existed."""
 
 from __future__ import annotations
 
-import pytest
-
-
-@pytest.fixture
-def delete_metadata(load_function):
-    return load_function("delete_metadata")
-
-
-@pytest.fixture
-def set_metadata(load_function):
-    return load_function("set_metadata")
-
-
-@pytest.fixture
-def get_metadata(load_function):
-    return load_function("get_metadata")
-
 
 def test_deleting_a_session_reports_true_and_empties_it(
     delete_metadata, set_metadata, get_metadata

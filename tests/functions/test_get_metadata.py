@@ -2,18 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-
-@pytest.fixture
-def get_metadata(load_function):
-    return load_function("get_metadata")
-
-
-@pytest.fixture
-def set_metadata(load_function):
-    return load_function("set_metadata")
-
 
 def test_an_unknown_session_reads_as_empty(get_metadata):
     response = get_metadata(session_id="never-written")

@@ -12,16 +12,6 @@ from session_manager.http import MAX_BODY_BYTES
 from session_manager.store import MAX_ITEM_BYTES, MAX_KEY_CHARS
 
 
-@pytest.fixture
-def set_metadata(load_function):
-    return load_function("set_metadata")
-
-
-@pytest.fixture
-def get_metadata(load_function):
-    return load_function("get_metadata")
-
-
 def stored(get_metadata, session_id: str = "call-1") -> dict:
     return get_metadata(session_id=session_id).body["metadata"]
 

@@ -15,11 +15,6 @@ from session_manager import tokens
 
 
 @pytest.fixture
-def validate_token(load_function):
-    return load_function("validate_token")
-
-
-@pytest.fixture
 def mint(signing_key):
     """`mint(call_id, function_name, expiry=FAR_FUTURE, key=the secret's key)`."""
 
