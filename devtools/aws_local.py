@@ -62,13 +62,26 @@ def make_moto_dynamodb_atomic() -> None:
     into a new session can each create it and one loses its key: a moto artefact, not
     DynamoDB behaviour. Tests and the local API that exercise concurrency need the real
     guarantee, so they run moto's backend under one lock.
+
+    The lock also covers moto's whole handling of each DynamoDB request (DynamoHandler),
+    not only the backend calls: its UpdateItem response copies and serializes the live item
+    after the backend call returns, and a concurrent update of that item then fails it
+    with "dictionary changed size during iteration" (a 500 that DynamoDB never gives).
     """
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
 
     with _patched:
         if getattr(DynamoDBBackend, "_atomic", False):
             return
         lock = threading.RLock()
+        handle = DynamoHandler.call_action
+
+        def locked_call(self: Any, __handle: Any = handle) -> Any:
+            with lock:
+                return __handle(self)
+
+        DynamoHandler.call_action = locked_call
         for name in (
             "put_item",
             "update_item",

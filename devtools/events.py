@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 ACCOUNT = "123456789012"
 _CALLER = {
@@ -25,12 +26,30 @@ _CALLER = {
 
 
 def _encode(body: Any, base64_body: bool) -> tuple[str | None, bool]:
+    """The event's body and isBase64Encoded: a str is sent as is, bytes as UTF-8 text or,
+    when they are not UTF-8 (or base64_body asks for it), base64; anything else as JSON."""
     if body is None:
         return None, False
+    if isinstance(body, bytes | bytearray):
+        raw = bytes(body)
+        if not base64_body:
+            try:
+                return raw.decode("utf-8"), False
+            except UnicodeDecodeError:
+                pass
+        return base64.b64encode(raw).decode("ascii"), True
     text = body if isinstance(body, str) else json.dumps(body)
     if base64_body:
         return base64.b64encode(text.encode()).decode(), True
     return text, False
+
+
+def _query_parameters(raw_query: str) -> dict[str, str]:
+    """queryStringParameters as HTTP APIs send them: decoded, repeated names joined by ','."""
+    parameters: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+    return parameters
 
 
 def http_api_event(
@@ -43,25 +62,44 @@ def http_api_event(
     headers: dict[str, str] | None = None,
     raw_query: str = "",
     source_ip: str = "203.0.113.10",
+    raw_path: str | None = None,
+    route_key: str | None = None,
+    cookies: list[str] | None = None,
+    default_headers: bool = True,
 ) -> dict[str, Any]:
-    """A payload 2.0 event for `route_path` (the template's path, with {params})."""
+    """A payload 2.0 event for `route_path` (the template's path, with {params}).
+
+    For an event made from a real request (the local API): `raw_path` is the path as sent
+    (default: route_path with the parameters put in), `route_key` the matched route when it
+    differs from "METHOD route_path" (an ANY route), `cookies` the Cookie header's parts,
+    `default_headers=False` sends only the given headers. `body` may be bytes: UTF-8 text
+    is passed as is, anything else base64-encoded, as API Gateway does.
+    """
     path = route_path
     for name, value in (path_parameters or {}).items():
         path = path.replace("{" + name + "}", value)
+    if raw_path is not None:
+        path = raw_path
+    route_key = route_key or f"{method} {route_path}"
     encoded, is_base64 = _encode(body, base64_body)
     now = time.time()
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{method} {route_path}",
-        "rawPath": path,
-        "rawQueryString": raw_query,
-        "headers": {
+    all_headers = (
+        {
             "accept": "application/json",
             "content-type": "application/json",
             "host": "abc123.execute-api.us-east-1.amazonaws.com",
             "user-agent": "signalwire-agent/1.0",
-            **{k.lower(): v for k, v in (headers or {}).items()},
-        },
+        }
+        if default_headers
+        else {}
+    )
+    all_headers.update({k.lower(): v for k, v in (headers or {}).items()})
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": all_headers,
         "requestContext": {
             "accountId": ACCOUNT,
             "apiId": "abc123",
@@ -73,16 +111,20 @@ def http_api_event(
                 "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": source_ip,
-                "userAgent": "signalwire-agent/1.0",
+                "userAgent": all_headers.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),
-            "routeKey": f"{method} {route_path}",
+            "routeKey": route_key,
             "stage": "$default",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
         },
         "isBase64Encoded": is_base64,
     }
+    if cookies:
+        event["cookies"] = list(cookies)
+    if raw_query:
+        event["queryStringParameters"] = _query_parameters(raw_query)
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     if encoded is not None:

@@ -161,14 +161,18 @@ def resolve_environment(
     return resolved
 
 
-def load_handler(function: Function) -> Any:
+def load_handler(function: Function, *, namespace: str = "lambda") -> Any:
     """Import a function's module by path, as Lambda does, under a name of its own (every
-    function's module is called app.py) and return its handler."""
+    function's module is called app.py) and return its handler.
+
+    The module is imported once per `namespace` and reused: another namespace gives a fresh
+    import (a new cold start, with the environment of that moment), as the local API needs
+    for each server it starts."""
     for layer in layer_dirs():
         if str(layer) not in sys.path:
             sys.path.insert(0, str(layer))
     module_name, attribute = function.handler.rsplit(".", 1)
-    unique = f"lambda_{function.name}_{module_name}"
+    unique = f"{namespace}_{function.name}_{module_name}"
     module: ModuleType | None = sys.modules.get(unique)
     if module is None:
         spec = importlib.util.spec_from_file_location(

@@ -1,0 +1,463 @@
+"""A local API Gateway: template.yaml's HttpApi routes, served by the real handlers.
+
+Each request becomes an HTTP API (payload 2.0) event, built by devtools.events as the
+deployed API would send it (path parameters from the route's {param} segments, headers,
+cookies, query string, body - base64 when it is not UTF-8) and the handler's answer goes
+back as the HTTP response. A path no route matches is a 404, a path that matches only
+under other methods a 405 with Allow, both in the contract's error envelope.
+
+Nothing here knows about AWS (devtools/backend.py) or about the process it runs in:
+signals, printing and flags (devtools/serve.py). `Gateway.handle` is a plain function of
+a request, so it can be tested without a socket; `GatewayServer` puts it on a port.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from . import events
+from .context import LambdaContext
+from .template import Function, Route
+
+log = logging.getLogger("devtools.gateway")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+# API Gateway refuses larger payloads (10 MB) before any function runs.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_PARAMETER = re.compile(r"\{([^{}+]+)(\+?)\}")
+_HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding"}
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One route of the template, compiled: which function serves it and how it matches."""
+
+    route: Route
+    function: Function
+    pattern: re.Pattern[str]
+    parameters: tuple[str, ...]
+    # Sorts the most specific route first: static segments before {param}, {param} before
+    # a greedy {param+}, as API Gateway chooses between routes that both match.
+    rank: tuple[int, ...]
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.route.method} {self.route.path}"
+
+
+def compile_route(route: Route, function: Function) -> Binding:
+    parts, names, rank = [], [], []
+    for segment in route.path.strip("/").split("/"):
+        match = _PARAMETER.fullmatch(segment)
+        if match is None:
+            parts.append(re.escape(segment))
+            rank.append(0)
+        elif match.group(2):
+            parts.append("(.+)")
+            names.append(match.group(1))
+            rank.append(2)
+        else:
+            parts.append("([^/]+)")
+            names.append(match.group(1))
+            rank.append(1)
+    return Binding(
+        route=route,
+        function=function,
+        pattern=re.compile("/" + "/".join(parts)),
+        parameters=tuple(names),
+        rank=tuple(rank),
+    )
+
+
+@dataclass(frozen=True)
+class Match:
+    binding: Binding
+    path_parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NoRoute:
+    allow: tuple[str, ...] = ()  # empty: 404; otherwise the methods the path has: 405
+
+
+class RouteTable:
+    """Every HttpApi route of the given functions, as the template declares them."""
+
+    def __init__(self, functions: Iterable[Function]) -> None:
+        self.bindings = tuple(
+            compile_route(route, function) for function in functions for route in function.routes
+        )
+        seen: dict[str, str] = {}
+        for binding in self.bindings:
+            owner = seen.setdefault(binding.route_key, binding.function.logical_id)
+            if owner != binding.function.logical_id:
+                raise ValueError(
+                    f"route {binding.route_key} is declared by both {owner} "
+                    f"and {binding.function.logical_id}"
+                )
+
+    def resolve(self, method: str, raw_path: str) -> Match | NoRoute:
+        matching = [
+            (binding, found)
+            for binding in self.bindings
+            if (found := binding.pattern.fullmatch(raw_path)) is not None
+        ]
+        if not matching:
+            return NoRoute()
+        served = [(b, found) for b, found in matching if b.route.method in (method, "ANY")]
+        if not served:
+            return NoRoute(allow=tuple(sorted({b.route.method for b, _ in matching})))
+        binding, found = min(served, key=lambda pair: (pair[0].rank, pair[0].route.method == "ANY"))
+        # API Gateway hands the function decoded values; the route matched the raw path,
+        # so an encoded "/" (%2F) stays inside its segment.
+        values = zip(binding.parameters, found.groups(), strict=True)
+        return Match(binding, {name: unquote(value) for name, value in values})
+
+
+@dataclass
+class Request:
+    method: str
+    target: str  # the request-target as sent: /path?query
+    headers: list[tuple[str, str]]
+    body: bytes
+    client_ip: str = "127.0.0.1"
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    function: str | None = None  # the logical id of the function that answered
+    request_id: str = ""
+
+    @classmethod
+    def error(
+        cls, status: int, code: str, message: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> Response:
+        """The contract's error envelope: {"error": {"code", "message"}}."""
+        envelope = {"error": {"code": code, "message": message}}
+        body = json.dumps(envelope, separators=(",", ":")).encode()
+        return cls(status, [("Content-Type", "application/json"), *headers], body)
+
+
+@dataclass
+class Gateway:
+    """Routes a request to its function and runs the function's handler."""
+
+    routes: RouteTable
+    handlers: Mapping[str, Handler]  # logical id -> handler(event, context)
+
+    def handle(self, request: Request) -> Response:
+        raw_path, raw_query = _split_target(request.target)
+        resolved = self.routes.resolve(request.method, raw_path)
+        if isinstance(resolved, NoRoute):
+            if not resolved.allow:
+                return Response.error(404, "not_found", f"no route for {raw_path}")
+            allow = ", ".join(resolved.allow)
+            return Response.error(
+                405,
+                "method_not_allowed",
+                f"{raw_path} accepts {allow}, not {request.method}",
+                [("Allow", allow)],
+            )
+        binding = resolved.binding
+        event = _event(request, resolved, raw_path, raw_query)
+        request_id = event["requestContext"]["requestId"]
+        context = LambdaContext(function_name=binding.function.logical_id)
+        try:
+            result = self.handlers[binding.function.logical_id](event, context)
+            response = _http_response(result)
+        except Exception:
+            # The handler's own bug: API Gateway answers 500 and the log tells why.
+            log.exception("%s raised on %s", binding.function.logical_id, binding.route_key)
+            response = Response.error(
+                500,
+                "internal_error",
+                f"{binding.function.logical_id} failed; see the local API's console",
+            )
+        response.function = binding.function.logical_id
+        response.request_id = request_id
+        response.headers.append(("apigw-requestid", request_id))
+        return response
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    """The raw path and raw query string of a request-target (origin or absolute form)."""
+    if not target.startswith("/"):
+        parts = urlsplit(target)  # http://host/path?query, as a proxy would send it
+        return parts.path or "/", parts.query
+    path, _, query = target.partition("?")  # not urlsplit: it reads "//x/y" as host x
+    return path, query.partition("#")[0]
+
+
+def _event(request: Request, match: Match, raw_path: str, raw_query: str) -> dict[str, Any]:
+    """The payload 2.0 event API Gateway would send for this request."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in request.headers:
+        name = name.lower()
+        if name == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+        elif name in headers:
+            headers[name] = f"{headers[name]},{value}"
+        else:
+            headers[name] = value
+    binding = match.binding
+    return events.http_api_event(
+        request.method,
+        binding.route.path,
+        match.path_parameters,
+        request.body or None,
+        headers=headers,
+        default_headers=False,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        route_key=binding.route_key,
+        cookies=cookies,
+        source_ip=request.client_ip,
+    )
+
+
+def _http_response(result: Any) -> Response:
+    """A Lambda proxy result as HTTP. With payload 2.0 a result without statusCode is the
+    body itself, sent as JSON with 200 (API Gateway's "inferred" response format)."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        body = json.dumps(result, separators=(",", ":")).encode()
+        return Response(200, [("Content-Type", "application/json")], body)
+    status = int(result["statusCode"])
+    if not 100 <= status <= 599:
+        raise ValueError(f"statusCode {status} is not an HTTP status")
+    headers = [
+        (str(name), str(value))
+        for name, value in (result.get("headers") or {}).items()
+        if str(name).lower() not in _HOP_BY_HOP
+    ]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        if str(name).lower() not in _HOP_BY_HOP:
+            headers.extend((str(name), str(value)) for value in values)
+    headers.extend(("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or ())
+    body = result.get("body")
+    if body is None:
+        data = b""
+    elif not isinstance(body, str):
+        raise TypeError(f"the body must be a string, not {type(body).__name__}")
+    elif result.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body, validate=True)
+        except binascii.Error as error:
+            raise ValueError("isBase64Encoded, but the body is not base64") from error
+    else:
+        data = body.encode("utf-8")
+    return Response(status, headers, data)
+
+
+# -- HTTP ------------------------------------------------------------------------------
+
+
+class _BodyError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.response = Response.error(status, code, message)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    """One connection: HTTP/1.1 keep-alive, each request handed to the gateway."""
+
+    server: GatewayServer
+    protocol_version = "HTTP/1.1"
+    server_version = "local-api"
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for
+    # the client's delayed ACK, ~40 ms per keep-alive request.
+    disable_nagle_algorithm = True
+    timeout = 60  # an idle keep-alive connection is closed after this many seconds
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        if not self.server.enter():
+            response = Response.error(503, "shutting_down", "the local API is stopping")
+            self.close_connection = True
+        else:
+            try:
+                body = self._read_body()
+                host, _port = self.client_address[:2]
+                response = self.server.gateway.handle(
+                    Request(self.command, self.path, list(self.headers.items()), body, host)
+                )
+            except _BodyError as error:
+                # The rest of the body was not read: this connection cannot carry another.
+                response, self.close_connection = error.response, True
+            finally:
+                self.server.leave()
+        self._send(response)
+        log.info(
+            "%s %s -> %d %s %.1f ms",
+            self.command,
+            self.path,
+            response.status,
+            response.function or "-",
+            (time.perf_counter() - started) * 1000,
+        )
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        if not length.strip().isdigit():
+            raise _BodyError(400, "invalid_request", "Content-Length is not a number")
+        size = int(length)
+        if size > MAX_BODY_BYTES:
+            raise _BodyError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+        body = self.rfile.read(size)
+        if len(body) != size:
+            raise _BodyError(400, "invalid_request", "the body is shorter than Content-Length")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:  # bounded: every pass reads at least one line, the total is capped
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BodyError(400, "invalid_request", "malformed chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _BodyError(
+                    413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes"
+                )
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(1024).strip():
+                raise _BodyError(400, "invalid_request", "malformed chunked body")
+            chunks.append(chunk)
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors (a malformed request line, an unknown method, a header too long)
+        in the error envelope too, instead of http.server's HTML page."""
+        short = self.responses.get(code, ("error",))[0]
+        self.close_connection = True
+        self._send(
+            Response.error(code, re.sub(r"\W+", "_", short.lower()).strip("_"), message or short)
+        )
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass  # _serve logs each request once, with its function and duration
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class GatewayServer(ThreadingHTTPServer):
+    """The gateway on 127.0.0.1, one thread per connection.
+
+    `stop()` stops accepting, lets the requests in flight finish (bounded) and closes the
+    idle keep-alive connections, so whatever backs the handlers can be torn down after it.
+    """
+
+    daemon_threads = True  # an idle keep-alive connection never holds the process up
+    # socketserver's default backlog (5) drops the SYNs of a burst of new connections, and
+    # each dropped client waits a whole second to retry.
+    request_queue_size = 128
+
+    def __init__(self, gateway: Gateway, port: int, host: str = "127.0.0.1") -> None:
+        super().__init__((host, port), _RequestHandler)
+        self.gateway = gateway
+        self._state = threading.Condition()
+        self._in_flight = 0
+        self._closing = False
+        self._connections: set[socket.socket] = set()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> GatewayServer:
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.2}, name="local-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, drain_secs: float = 10.0) -> None:
+        with self._state:
+            self._closing = True
+        if self._thread is not None:
+            self.shutdown()  # returns once serve_forever has stopped accepting
+            self._thread.join(timeout=drain_secs)
+            self._thread = None
+        self.server_close()
+        with self._state:
+            self._state.wait_for(lambda: self._in_flight == 0, timeout=drain_secs)
+            idle = list(self._connections)
+        for connection in idle:
+            with contextlib.suppress(OSError):  # already closed by its client
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def enter(self) -> bool:
+        """A request starts; False when the server is stopping and must refuse it."""
+        with self._state:
+            if self._closing:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._state:
+            self._in_flight -= 1
+            self._state.notify_all()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._state:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer is routine; anything else is worth a trace."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            log.debug("connection from %s dropped", client_address)
+        else:
+            log.exception("error while serving %s", client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._state:
+            self._connections.discard(request)
+        super().shutdown_request(request)
