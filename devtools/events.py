@@ -44,6 +44,13 @@ def _encode(body: Any, base64_body: bool) -> tuple[str | None, bool]:
     return text, False
 
 
+def fill_path(route_path: str, path_parameters: dict[str, str] | None) -> str:
+    """The template's path with its {parameters} filled in: /sessions/{session_id}/..."""
+    for name, value in (path_parameters or {}).items():
+        route_path = route_path.replace("{" + name + "}", value)
+    return route_path
+
+
 def _query_parameters(raw_query: str) -> dict[str, str]:
     """queryStringParameters as HTTP APIs send them: decoded, repeated names joined by ','."""
     parameters: dict[str, str] = {}
@@ -75,9 +82,7 @@ def http_api_event(
     `default_headers=False` sends only the given headers. `body` may be bytes: UTF-8 text
     is passed as is, anything else base64-encoded, as API Gateway does.
     """
-    path = route_path
-    for name, value in (path_parameters or {}).items():
-        path = path.replace("{" + name + "}", value)
+    path = fill_path(route_path, path_parameters)
     if raw_path is not None:
         path = raw_path
     route_key = route_key or f"{method} {route_path}"
@@ -141,9 +146,7 @@ def rest_event(
     base64_body: bool = False,
 ) -> dict[str, Any]:
     """A payload 1.0 event (REST API proxy integration) for the same route."""
-    path = route_path
-    for name, value in (path_parameters or {}).items():
-        path = path.replace("{" + name + "}", value)
+    path = fill_path(route_path, path_parameters)
     encoded, is_base64 = _encode(body, base64_body)
     now = time.time()
     headers = {
