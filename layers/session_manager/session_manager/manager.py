@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from . import tokens
+from . import aws, tokens
 from .errors import ConfigurationError, InvalidInputError
 from .keys import SecretsManagerKeys, SigningKeys, StaticKey
 from .store import MetadataStore
@@ -92,9 +92,7 @@ class SessionManager:
     def _client(self, service: str) -> Any:
         with self._lock:
             if self._clients[service] is None:
-                from .aws import client
-
-                self._clients[service] = client(service)
+                self._clients[service] = aws.client(service)
             return self._clients[service]
 
     @property
