@@ -1,22 +1,27 @@
 # Everything runs in .venv, made from pyproject.toml: nothing needs installing by hand.
+# Each target installs only the extra it needs (serve < test, bench); a stamp per extra
+# records what is in, and is redone when pyproject.toml or the layer's requirements change.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 PORT ?= 3000
+DEPS := pyproject.toml layers/session_manager/requirements.txt
 
 .PHONY: test serve bench lint clean
 
-$(VENV)/.installed: pyproject.toml layers/session_manager/requirements.txt
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+
+$(VENV)/.installed-%: $(DEPS) | $(PY)
+	$(PY) -m pip install --quiet -e '.[$*]'
 	touch $@
 
-test: $(VENV)/.installed  ## the whole suite, lint included
+test: $(VENV)/.installed-test  ## the whole suite, lint included
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
-serve: $(VENV)/.installed  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
+serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m devtools.serve
 
 # A Lambda-like Python for cold-start probes: boto3 and what the layer ships, plus the
@@ -27,11 +32,11 @@ serve: $(VENV)/.installed  ## the API on http://127.0.0.1:$(PORT), no Docker, no
 		'aws-xray-sdk>=2.12,<3'
 	touch $@
 
-bench: $(VENV)/.installed .venv-lambda/.installed  ## cold start and throughput, as tables
+bench: $(VENV)/.installed-bench .venv-lambda/.installed  ## cold start, tokens, HTTP, costs
 	$(PY) -m bench
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) .venv-lambda .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-lambda .aws-sam .pytest_cache .ruff_cache .mypy_cache
