@@ -374,6 +374,15 @@ def test_sam_validate_lint_is_clean():
 
 
 @pytest.mark.slow
+def test_sam_validate_runs_the_sam_transform_after_the_language_extensions():
+    """Without --lint, sam validate runs SAM's translator (with the parameters' defaults);
+    --language-extensions first resolves the Fn::If SAM cannot take (see test_auth.py)."""
+    result = run(tool("sam"), "validate", "--language-extensions", "--template", "template.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
 def test_cfn_lint_is_clean():
     result = run(tool("cfn-lint"), "template.yaml")
     # cfn-lint exits non-zero for errors, warnings and informational findings alike.
