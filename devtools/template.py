@@ -2,11 +2,14 @@
 
 Tests, the local API and the benchmarks read the table's key, its TTL attribute, the
 functions and their routes from here, so none of them can drift from what is deployed.
+The template's intrinsic functions (Ref, Fn::If, Fn::Sub...) are resolved here as
+CloudFormation would, with the parameters' defaults: see `resolve`.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,8 +34,8 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    if tag_suffix == "Ref":
-        return {"Ref": value}
+    if tag_suffix in ("Ref", "Condition"):
+        return {tag_suffix: value}
     if tag_suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {f"Fn::{tag_suffix}": value}
@@ -85,7 +88,8 @@ def resources(kind: str) -> dict[str, dict[str, Any]]:
     return {
         logical_id: resource
         for logical_id, resource in load()["Resources"].items()
-        if resource["Type"] == kind
+        # A Fn::ForEach (AWS::LanguageExtensions) is a list, not a resource: not read here.
+        if isinstance(resource, dict) and resource.get("Type") == kind
     }
 
 
@@ -146,19 +150,114 @@ def parameter_defaults() -> dict[str, Any]:
     return {name: spec.get("Default") for name, spec in load().get("Parameters", {}).items()}
 
 
+# What the pseudo parameters stand for outside AWS. The stack name is the one the README
+# deploys with; it is also the `service` dimension of the metrics (POWERTOOLS_SERVICE_NAME).
+PSEUDO_PARAMETERS: dict[str, Any] = {
+    "AWS::StackName": "signalwire-sessions",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::Partition": "aws",
+    "AWS::URLSuffix": "amazonaws.com",
+}
+_NO_VALUE = object()  # Ref AWS::NoValue: the property is left out
+
+
+class UnresolvableError(ValueError):
+    """An intrinsic function this reader cannot resolve without AWS (Fn::GetAtt...)."""
+
+
+def _parameter_value(name: str, parameters: dict[str, Any]) -> Any:
+    value = parameters[name]
+    spec = load().get("Parameters", {}).get(name, {})
+    if spec.get("Type") == "CommaDelimitedList" and isinstance(value, str):
+        return value.split(",")
+    return value
+
+
+def resolve(
+    value: Any, physical_ids: dict[str, str], parameters: dict[str, Any] | None = None
+) -> Any:
+    """A template value with its intrinsic functions resolved as CloudFormation would:
+    Ref (parameters, the pseudo parameters, the resources given in `physical_ids`),
+    Fn::If on the template's Conditions, Fn::Sub, Fn::Join, Fn::Select, Fn::Split, and
+    the condition functions. Parameters take `parameters`, else their defaults."""
+    values = {**PSEUDO_PARAMETERS, **parameter_defaults(), **(parameters or {})}
+
+    def condition(name: str) -> bool:
+        return bool(walk(load().get("Conditions", {})[name]))
+
+    def sub(text: str, variables: dict[str, Any]) -> str:
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"  # ${!Literal} is written as ${Literal}
+            if name in variables:
+                return str(variables[name])
+            return str(walk({"Ref": name}))
+
+        return re.sub(r"\$\{([^}]+)\}", one, text)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in map(walk, node) if item is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, argument),) = node.items()
+            if key == "Ref":
+                if argument == "AWS::NoValue":
+                    return _NO_VALUE
+                if argument in physical_ids:
+                    return physical_ids[argument]
+                if argument in values:
+                    return _parameter_value(argument, values)
+                raise UnresolvableError(f"Ref {argument}: not a parameter nor a given resource")
+            if key == "Condition":
+                return condition(argument)
+            if key == "Fn::If":
+                name, if_true, if_false = argument
+                return walk(if_true if condition(name) else if_false)
+            if key == "Fn::Equals":
+                first, second = walk(argument)
+                return str(first) == str(second)
+            if key == "Fn::Not":
+                (operand,) = walk(argument)
+                return not operand
+            if key == "Fn::And":
+                return all(walk(argument))
+            if key == "Fn::Or":
+                return any(walk(argument))
+            if key == "Fn::Sub":
+                if isinstance(argument, str):
+                    return sub(argument, {})
+                text, variables = argument
+                return sub(text, walk(variables))
+            if key == "Fn::Join":
+                separator, items = walk(argument)
+                return separator.join(map(str, items))
+            if key == "Fn::Select":
+                index, items = walk(argument)
+                return items[int(index)]
+            if key == "Fn::Split":
+                separator, text = walk(argument)
+                return text.split(separator)
+            if key.startswith("Fn::"):
+                raise UnresolvableError(f"{key} cannot be resolved outside AWS")
+        resolved = {name: walk(item) for name, item in node.items()}
+        return {name: item for name, item in resolved.items() if item is not _NO_VALUE}
+
+    return walk(value)
+
+
 def resolve_environment(
-    environment: dict[str, Any], physical_ids: dict[str, str]
+    environment: dict[str, Any],
+    physical_ids: dict[str, str],
+    parameters: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Environment values with !Ref resolved: parameters to their defaults, resources to
-    the physical ids given (the local table's name, the local secret's name)."""
-    defaults = parameter_defaults()
-    resolved = {}
-    for name, value in environment.items():
-        if isinstance(value, dict) and "Ref" in value:
-            ref = value["Ref"]
-            value = physical_ids[ref] if ref in physical_ids else defaults[ref]
-        resolved[name] = str(value)
-    return resolved
+    """Environment values with their intrinsic functions resolved (see `resolve`): resources
+    to the physical ids given (the local table's name, the local secret's name)."""
+    resolved = resolve(environment, physical_ids, parameters)
+    return {name: str(value) for name, value in resolved.items()}
 
 
 def load_handler(function: Function, *, namespace: str = "lambda") -> Any:

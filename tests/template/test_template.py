@@ -104,13 +104,19 @@ def resources_of(name: str) -> list[Any]:
 # -- the layer ------------------------------------------------------------------------------
 
 
-def test_one_layer_built_by_sam_for_python_3_11_on_arm64():
+def test_one_layer_for_python_3_13_on_arm64_built_by_its_makefile():
     properties = LAYER["Properties"]
     assert properties["ContentUri"] == "layers/session_manager"
-    assert LAYER["Metadata"]["BuildMethod"] == "python3.11"
-    assert LAYER["Metadata"].get("BuildArchitecture", "arm64") == "arm64"
-    assert "python3.11" in properties["CompatibleRuntimes"]
-    assert "arm64" in properties["CompatibleArchitectures"]
+    assert properties["CompatibleRuntimes"] == ["python3.13"]
+    assert properties["CompatibleArchitectures"] == ["arm64"]
+    # SAM's python3.13 builder needs a python3.13 on PATH; the Makefile does not.
+    assert LAYER["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (ROOT / properties["ContentUri"] / "Makefile").read_text(encoding="utf-8")
+    assert f"build-{LAYER_ID}:" in makefile
+    for option in ("--platform manylinux2014_aarch64", "--only-binary=:all:", "--target"):
+        assert option in makefile
+    assert "--python-version $(LAMBDA_PYTHON)" in makefile
+    assert "LAMBDA_PYTHON := 3.13" in makefile
 
 
 def test_the_layer_folder_holds_the_package_and_its_requirements():
@@ -150,8 +156,8 @@ def test_each_function_is_its_folder_with_an_app_py_defining_handler(name):
 
 
 @pytest.mark.parametrize("name", sorted(CONTRACT_ROUTES))
-def test_each_function_runs_python_3_11_on_arm64_with_the_layer(name):
-    assert effective(name, "Runtime") == "python3.11"
+def test_each_function_runs_python_3_13_on_arm64_with_the_layer(name):
+    assert effective(name, "Runtime") == "python3.13"
     assert effective(name, "Architectures") == ["arm64"]
     assert {"Ref": LAYER_ID} in effective(name, "Layers")
     assert effective(name, "Tracing") == "Active"
@@ -213,9 +219,9 @@ def test_every_route_is_on_the_one_http_api_without_an_auth_override(name):
 
 
 def test_the_api_requires_iam_by_default():
-    auth = API["Properties"]["Auth"]
-    assert auth["DefaultAuthorizer"] == "AWS_IAM"
-    assert auth["EnableIamAuthorizer"] is True
+    """With the parameters' defaults; test_auth.py runs SAM itself on both modes."""
+    auth = template.resolve(API["Properties"]["Auth"], {})
+    assert auth == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
 
 
 def test_the_api_logs_access_and_throttles():
@@ -308,6 +314,23 @@ def test_token_functions_can_only_read_the_secret(name):
     assert resources_of(name) == [{"Ref": SECRET_ID}] * len(statements(name))
 
 
+# -- logs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_has_its_log_group_with_the_retention_parameter(name):
+    """Left to Lambda, a function's log group is created on first use and never expires."""
+    logical_id = FUNCTIONS[name].logical_id
+    expected = {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}
+    groups = [
+        resource["Properties"]
+        for resource in template.resources("AWS::Logs::LogGroup").values()
+        if resource["Properties"].get("LogGroupName") == expected
+    ]
+    assert len(groups) == 1, f"{name}: no log group named {expected}"
+    assert groups[0]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
 # -- outputs --------------------------------------------------------------------------------
 
 
@@ -333,7 +356,7 @@ def run(*command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "SAM_CLI_TELEMETRY": "0",
-        # sam finds python3.11 (for BuildMethod python3.11) on PATH: the venv's first.
+        # The layer's Makefile runs `python3 -m pip`: the venv's first (any version will do).
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         # Nothing here needs AWS; should a tool try, it fails instead of reaching it.
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
@@ -346,6 +369,15 @@ def run(*command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_sam_validate_lint_is_clean():
     result = run(tool("sam"), "validate", "--lint", "--template", "template.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_sam_validate_runs_the_sam_transform_after_the_language_extensions():
+    """Without --lint, sam validate runs SAM's translator (with the parameters' defaults);
+    --language-extensions first resolves the Fn::If SAM cannot take (see test_auth.py)."""
+    result = run(tool("sam"), "validate", "--language-extensions", "--template", "template.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
@@ -371,6 +403,11 @@ def test_sam_build_succeeds_without_docker(tmp_path):
     # The runtime's own: a botocore in the layer would shadow the runtime's, under its boto3.
     assert not (layer / "boto3").exists()
     assert not (layer / "botocore").exists()
+    # Wheels for Lambda, not for the Python that ran the build: no bytecode of its own (nor
+    # any from a local checkout), no console scripts.
+    assert not list(layer.rglob("__pycache__"))
+    assert not (layer / "bin").exists()
+    assert not [p for p in layer.rglob("*.so") if "x86_64" in p.name or "cpython-311" in p.name]
     for function in FUNCTIONS.values():
         assert (build / function.logical_id / "app.py").is_file(), function.name
     assert (build / "template.yaml").is_file()

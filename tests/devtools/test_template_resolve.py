@@ -1,0 +1,70 @@
+"""devtools.template.resolve: the template's intrinsic functions, as CloudFormation resolves
+them, for the local API, the tests and the benchmarks (which deploy nothing)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devtools import template
+
+IDS = {"SessionsTable": "local-table", "SigningSecret": "local-secret"}
+
+
+def test_ref_gives_resources_parameters_and_pseudo_parameters():
+    assert template.resolve({"Ref": "SessionsTable"}, IDS) == "local-table"
+    assert template.resolve({"Ref": "TokenExpirySecs"}, IDS) == 900
+    assert template.resolve({"Ref": "TokenExpirySecs"}, IDS, {"TokenExpirySecs": 60}) == 60
+    assert template.resolve({"Ref": "AWS::StackName"}, IDS) == "signalwire-sessions"
+
+
+def test_a_comma_delimited_list_parameter_is_a_list():
+    assert template.resolve({"Ref": "JwtAudience"}, IDS, {"JwtAudience": "a,b"}) == ["a", "b"]
+
+
+def test_fn_if_follows_the_templates_conditions_on_the_parameters():
+    value = {"Fn::If": ["UseJwt", "jwt", "iam"]}
+    assert template.resolve(value, IDS) == "iam"
+    assert template.resolve(value, IDS, {"AuthMode": "JWT"}) == "jwt"
+    # A condition built of others (Fn::And, Fn::Not, Condition).
+    subscribe = {"Fn::If": ["SubscribeAlarmEmail", "yes", "no"]}
+    assert template.resolve(subscribe, IDS) == "no"
+    assert template.resolve(subscribe, IDS, {"AlarmEmail": "ops@example.com"}) == "yes"
+    given_topic = {"AlarmEmail": "ops@example.com", "AlarmTopicArn": "arn:topic"}
+    assert template.resolve(subscribe, IDS, given_topic) == "no"
+
+
+def test_no_value_removes_the_property_or_the_list_item():
+    value = {"a": {"Ref": "AWS::NoValue"}, "b": [1, {"Ref": "AWS::NoValue"}], "c": 2}
+    assert template.resolve(value, IDS) == {"b": [1], "c": 2}
+
+
+def test_fn_sub_with_references_variables_and_literals():
+    assert template.resolve({"Fn::Sub": "/aws/lambda/${SessionsTable}"}, IDS) == (
+        "/aws/lambda/local-table"
+    )
+    assert template.resolve({"Fn::Sub": ["${A}-${AWS::Region}", {"A": "x"}]}, IDS) == (
+        "x-us-east-1"
+    )
+    assert template.resolve({"Fn::Sub": "${!Literal}"}, IDS) == "${Literal}"
+
+
+def test_join_select_split():
+    assert template.resolve({"Fn::Join": ["-", ["a", {"Ref": "SessionsTable"}]]}, IDS) == (
+        "a-local-table"
+    )
+    assert template.resolve({"Fn::Select": [1, {"Fn::Split": [",", "a,b"]}]}, IDS) == "b"
+
+
+def test_what_needs_aws_is_refused_not_guessed():
+    with pytest.raises(template.UnresolvableError):
+        template.resolve({"Fn::GetAtt": ["SessionsTable", "Arn"]}, IDS)
+    with pytest.raises(template.UnresolvableError):
+        template.resolve({"Ref": "SessionsApi"}, IDS)  # no physical id given
+
+
+def test_the_environment_of_every_function_resolves():
+    for function in template.functions():
+        environment = template.resolve_environment(function.environment, IDS)
+        assert environment["SESSIONS_TABLE"] == "local-table"
+        assert environment["POWERTOOLS_SERVICE_NAME"] == "signalwire-sessions"
+        assert all(isinstance(value, str) for value in environment.values())
