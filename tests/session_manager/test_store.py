@@ -25,6 +25,8 @@ from session_manager import InvalidInputError, TooLargeError, UnavailableError
 from session_manager.store import (
     MAX_ITEM_BYTES,
     MAX_KEY_CHARS,
+    MAX_NESTING,
+    MAX_UPDATE_KEYS,
     PARTITION_KEY,
     TTL_ATTRIBUTE,
     MetadataStore,
@@ -315,7 +317,7 @@ def test_concurrent_merges_into_an_expired_session_lose_no_key_and_leak_none(mak
 
 # -- merges too big for one expression ------------------------------------------------------
 
-MANY = 300  # keys: enough that the UpdateExpression passes MAX_EXPRESSION_CHARS (at 280)
+MANY = 300  # keys: more than MAX_UPDATE_KEYS, so a merge of them is a read-modify-write
 
 
 def many_keys(prefix: str, value: Any = 1) -> dict[str, Any]:
@@ -373,6 +375,177 @@ def test_concurrent_rewrites_and_small_merges_lose_no_key(make_store):
     run_concurrently(calls)
     expected = {**many_keys("shared-"), **{f"own{i}": i for i in range(WRITERS)}}
     assert stores[0].get(SESSION) == expected
+
+
+@pytest.mark.parametrize("count", [MAX_UPDATE_KEYS, MAX_UPDATE_KEYS + 1, 160, 220, 280, 1000])
+def test_merges_of_any_key_count_succeed_and_round_trip(store, count):
+    """moto's expression parser failed (RecursionError, a 500) from about 154 keys, and
+    its PutItem took seconds from a few thousand: every count here must just work."""
+    store.merge(SESSION, {"keep": True, "drop": 1})
+    changes = {**{f"k{i}": [i, {"n": i / 2}] for i in range(count)}, "drop": None}
+    expected = {"keep": True, **{f"k{i}": [i, {"n": i / 2}] for i in range(count)}}
+    assert exactly(store.merge(SESSION, changes)) == exactly(expected)
+    assert exactly(store.get(SESSION)) == exactly(expected)
+
+
+def test_removals_count_towards_one_update_items_keys(store, ddb_calls):
+    store.merge(SESSION, {f"k{i}": i for i in range(60)})
+    ddb_calls.clear()
+    changes = {**{f"k{i}": None for i in range(60)}, **{f"n{i}": i for i in range(41)}}
+    assert store.merge(SESSION, changes) == {f"n{i}": i for i in range(41)}
+    assert ddb_calls == {"GetItem": 1, "PutItem": 1}  # 101 keys: past one UpdateItem
+
+
+def test_the_biggest_update_item_is_inside_dynamodbs_expression_limits(store, clock):
+    """DynamoDB: an expression of at most 4 KB, at most 300 operators in an UpdateExpression
+    (each `=` counted, to be safe), placeholders of at most 255 bytes."""
+    half = MAX_UPDATE_KEYS // 2
+    to_set = {"k" * MAX_KEY_CHARS + str(i): "1" for i in range(MAX_UPDATE_KEYS - half)}
+    to_remove = ["r" * MAX_KEY_CHARS + str(i) for i in range(half)]
+    request = store._merge_request(SESSION, to_set, to_remove, int(clock()))
+    for name in ("UpdateExpression", "ConditionExpression"):
+        assert len(request[name].encode()) <= 4096
+    assert request["UpdateExpression"].count("=") <= 300
+    placeholders = [*request["ExpressionAttributeNames"], *request["ExpressionAttributeValues"]]
+    assert max(len(p.encode()) for p in placeholders) <= 255
+
+
+class Sleeps(list):
+    """A sleep that only records how long it was asked to sleep."""
+
+    def __call__(self, secs: float) -> None:
+        self.append(secs)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def slow_store(table, ddb_client, clock, sleeps) -> MetadataStore:
+    return MetadataStore(table, lambda: ddb_client, ttl_secs=TTL, clock=clock, sleep=sleeps)
+
+
+def lose_races(store: MetadataStore, times: int) -> None:
+    """The store's next `times` conditional puts find the item changed by someone else."""
+    put = store._put
+    lost = iter(range(times))
+
+    def racing_put(*args: Any, **kwargs: Any) -> bool:
+        if kwargs.get("expect") is not None and next(lost, None) is not None:
+            return False
+        return put(*args, **kwargs)
+
+    store._put = racing_put  # type: ignore[method-assign]
+
+
+def test_a_rewrite_that_loses_races_backs_off_with_jitter_and_lands(slow_store, sleeps):
+    lose_races(slow_store, 4)
+    assert slow_store.merge(SESSION, many_keys("a")) == many_keys("a")
+    assert len(sleeps) == 4
+    ceilings = [0.04, 0.08, 0.16, 0.32]  # base 0.02 s, doubled each attempt
+    assert all(0 <= s <= c for s, c in zip(sleeps, ceilings, strict=True))
+    assert slow_store.get(SESSION) == many_keys("a")
+
+
+def test_a_rewrite_that_keeps_losing_gives_up_as_unavailable(slow_store, sleeps):
+    lose_races(slow_store, 1000)
+    with pytest.raises(UnavailableError):
+        slow_store.merge(SESSION, many_keys("a"))
+    assert len(sleeps) == 9  # ten attempts, a backoff between each two
+    assert sum(sleeps) <= 3.1  # inside any Lambda timeout worth having
+    assert slow_store.get(SESSION) == {}
+
+
+# -- nesting: DynamoDB's 32 levels ----------------------------------------------------------
+
+
+def nested(depth: int, leaf: Any = 1) -> Any:
+    """A value `depth` containers deep, alternating lists and objects."""
+    value = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"n": value}
+    return value
+
+
+@pytest.mark.parametrize("operation", ["merge", "replace"])
+def test_a_value_exactly_max_nesting_deep_round_trips(store, operation):
+    value = nested(MAX_NESTING)
+    assert getattr(store, operation)(SESSION, {"deep": value}) == {"deep": value}
+    assert store.get(SESSION) == {"deep": value}
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 980, 100_000])
+@pytest.mark.parametrize("operation", ["merge", "replace"])
+def test_a_value_nested_deeper_is_refused_and_nothing_written(store, ddb_calls, operation, depth):
+    store.merge(SESSION, {"kept": 1})
+    ddb_calls.clear()
+    with pytest.raises(InvalidInputError, match="nests deeper than 32"):
+        getattr(store, operation)(SESSION, {"ok": 1, "deep": nested(depth)})
+    assert ddb_calls == {}
+    assert store.get(SESSION) == {"kept": 1}
+
+
+def test_how_depth_counts():
+    """Containers count, the value itself included; scalars add nothing."""
+    for value in (1, "x", None, [], {}, {"a": [1]}, nested(MAX_NESTING)):
+        encode_value("k", value)
+    with pytest.raises(InvalidInputError):
+        encode_value("k", nested(MAX_NESTING, leaf=[]))  # the empty list is level 33
+
+
+def test_a_value_that_contains_itself_is_refused(store, ddb_calls):
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(InvalidInputError):
+        store.merge(SESSION, {"loop": loop})
+    assert ddb_calls == {}
+
+
+def test_non_string_object_keys_inside_a_value_are_refused(store, ddb_calls):
+    # JSON would read {1: "a", "1": "b"} back as {"1": "b"}: not what was written.
+    with pytest.raises(InvalidInputError, match="non-string"):
+        store.merge(SESSION, {"v": {1: "a", "1": "b"}})
+    assert ddb_calls == {}
+
+
+# -- the read path never fails --------------------------------------------------------------
+
+FOREIGN = {
+    "not JSON": {"S": "{nope"},
+    "too deep": {"S": "[" * 40 + "]" * 40},
+    "deeper than Python parses": {"S": "[" * 5_000 + "]" * 5_000},
+    "a number attribute": {"N": "1"},
+    "a map attribute": {"M": {"a": {"S": "b"}}},
+}
+
+
+@pytest.mark.parametrize("attribute", FOREIGN.values(), ids=FOREIGN.keys())
+def test_an_attribute_another_writer_left_is_skipped_not_a_failure(
+    store, dynamodb, table, raw_item, attribute
+):
+    store.merge(SESSION, {"good": [1, 2]})
+    dynamodb.update_item(
+        TableName=table,
+        Key={"pk": {"S": SESSION}},
+        UpdateExpression="SET #b = :b",
+        ExpressionAttributeNames={"#b": "m.bad"},
+        ExpressionAttributeValues={":b": attribute},
+    )
+    assert store.get(SESSION) == {"good": [1, 2]}
+    assert store.merge(SESSION, {"more": 3}) == {"good": [1, 2], "more": 3}
+    assert store.merge(SESSION, many_keys("a")) == {"good": [1, 2], "more": 3, **many_keys("a")}
+    assert store.get(SESSION) == {"good": [1, 2], "more": 3, **many_keys("a")}
+
+
+def test_cleanup_leaves_items_that_are_not_sessions(store, dynamodb, table, clock, raw_item):
+    marker = {"pk": {"S": "revoked#call-1"}, TTL_ATTRIBUTE: {"N": str(int(clock()) - 1)}}
+    dynamodb.put_item(TableName=table, Item=marker)
+    store.merge(SESSION, {"a": 1})
+    clock.advance(TTL)
+    assert store.cleanup(max_age_secs=0) == 1
+    assert raw_item("revoked#call-1") == marker
 
 
 # -- the 400 KB item limit ------------------------------------------------------------------

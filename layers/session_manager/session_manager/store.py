@@ -12,11 +12,16 @@ Schema, and why:
   nulls exactly as the caller sent them (DynamoDB numbers would turn them into Decimal).
 - DynamoDB deletes expired items lazily, sometimes days late, so an item past `expires_at`
   counts as absent on every read, and a write never merges into one.
+- Whatever a write accepts, a read returns: values are checked (JSON, nesting, size) before
+  anything is written, and the read path skips, never fails on, an attribute that another
+  writer left undecodable (not a string, not JSON, nested past MAX_NESTING).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -26,7 +31,9 @@ from botocore.exceptions import ClientError
 
 from .aws import call_aws, error_code
 from .errors import InvalidInputError, TooLargeError, UnavailableError
-from .validation import check_session_id
+from .validation import SESSION_ID, check_session_id
+
+logger = logging.getLogger(__name__)
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
@@ -38,9 +45,17 @@ KEY_PREFIX = "m."
 # AWS (409,600) and moto (405,000), so what we accept is what every backend stores.
 MAX_ITEM_BYTES = 400_000
 MAX_KEY_CHARS = 1024
-# DynamoDB refuses expressions over 4 KB; a merge with more keys than fit takes the
-# read-modify-write path instead.
-MAX_EXPRESSION_CHARS = 4000
+# DynamoDB's limit for nested attributes. A value's depth counts its containers (objects and
+# lists), the value itself included: 1 and "x" are depth 0, [] and {"a": 1} depth 1,
+# {"a": [1]} depth 2. That is the depth DynamoDB would see were each key stored as a native
+# top-level attribute; deeper values are refused before anything is written.
+MAX_NESTING = 32
+# Keys set or removed by one UpdateItem. DynamoDB allows 4 KB of expression and 300
+# operators per UpdateExpression (each `=` one; ours spend about 14 bytes and one `=` a key),
+# and moto's expression parser recurses about 6 frames a key (it failed from 154 keys at the
+# top of a script, fewer when called deeper). 100 keeps well inside all three. A bigger merge
+# is a read-modify-write: read the item, merge, put it back on an unchanged version.
+MAX_UPDATE_KEYS = 100
 _NUMBER_BYTES = 21  # the most DynamoDB spends on one number
 _ITEM_OVERHEAD = (
     len(PARTITION_KEY)
@@ -51,12 +66,41 @@ _ITEM_OVERHEAD = (
     + len(VERSION_ATTRIBUTE)
     + 32
 )
-_REWRITE_ATTEMPTS = 8
+# Retries of a conditional write that lost a race, with "full jitter" exponential backoff:
+# a random sleep up to min(cap, base * 2**attempt): at most 3.1 s in all, 1.6 s on average.
+_REWRITE_ATTEMPTS = 10
+_BACKOFF_BASE_SECS = 0.02
+_BACKOFF_CAP_SECS = 0.5
 
 _NAMES = {"#e": TTL_ATTRIBUTE, "#u": UPDATED_ATTRIBUTE, "#v": VERSION_ATTRIBUTE}
 
 
+def check_nesting(key: str, value: Any) -> None:
+    """Refuse a value nested deeper than MAX_NESTING (see there for how depth counts).
+
+    Iterative, so a value a million levels deep (or a list that contains itself) is refused
+    cleanly instead of exhausting the stack. Object keys inside a value must be strings: JSON
+    would turn 1 into "1" and could merge two keys into one, so the read would differ."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+            if not all(isinstance(k, str) for k in node):
+                raise InvalidInputError(f"metadata value for {key!r} has a non-string object key")
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if depth + 1 > MAX_NESTING:
+            raise InvalidInputError(
+                f"metadata value for {key!r} nests deeper than {MAX_NESTING} levels"
+            )
+        stack.extend((child, depth + 1) for child in children)
+
+
 def encode_value(key: str, value: Any) -> str:
+    check_nesting(key, value)
     try:
         encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         # A lone surrogate ("\ud800") is valid JSON but no UTF-8 text can carry it.
@@ -112,11 +156,13 @@ class MetadataStore:
         client_factory: Callable[[], Any],
         ttl_secs: int = 3600,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._table = table_name
         self._client_factory = client_factory
         self._ttl_secs = ttl_secs
         self._clock = clock
+        self._sleep = sleep
 
     # -- reads --------------------------------------------------------------------------
 
@@ -135,11 +181,13 @@ class MetadataStore:
         check_session_id(session_id)
         to_set, to_remove = self._split_changes(changes)
         _check_size(session_id, to_set)
-        for _ in range(_REWRITE_ATTEMPTS):
+        if len(to_set) + len(to_remove) > MAX_UPDATE_KEYS:
+            return self._merge_by_rewrite(session_id, to_set, to_remove)
+        for attempt in range(_REWRITE_ATTEMPTS):
+            if attempt:
+                self._backoff(attempt)
             now = int(self._clock())
             request = self._merge_request(session_id, to_set, to_remove, now)
-            if len(request["UpdateExpression"]) > MAX_EXPRESSION_CHARS:
-                return self._merge_by_rewrite(session_id, to_set, to_remove)
             try:
                 response = self._call("update_item", **request)
                 return self._live_metadata(response["Attributes"], now)
@@ -173,6 +221,8 @@ class MetadataStore:
 
         Each delete is conditional on the item still being stale, so a session written
         between the scan and the delete survives (BatchWriteItem cannot carry a condition).
+        Items whose key is no session id (a revocation marker, `revoked#...`) belong to
+        others and are left to the table's TTL.
         """
         now = int(self._clock())
         stale: dict[str, Any] = {
@@ -196,6 +246,8 @@ class MetadataStore:
         while True:
             page = self._call("scan", **scan)
             for item in page.get("Items", []):
+                if not SESSION_ID.fullmatch(item[PARTITION_KEY].get("S", "")):
+                    continue
                 request = {
                     "TableName": self._table,
                     "Key": {PARTITION_KEY: item[PARTITION_KEY]},
@@ -277,8 +329,11 @@ class MetadataStore:
         self, session_id: str, to_set: Mapping[str, str], to_remove: list[str]
     ) -> dict[str, Any]:
         """Read, merge, write back on an unchanged version: for merges too big for one
-        expression. A concurrent write changes the version, and we start over."""
-        for _ in range(_REWRITE_ATTEMPTS):
+        UpdateItem. Atomic all the same: a concurrent write changes the version, the put is
+        refused, and we start over after a jittered backoff."""
+        for attempt in range(_REWRITE_ATTEMPTS):
+            if attempt:
+                self._backoff(attempt)
             now = int(self._clock())
             item = self._call(
                 "get_item",
@@ -332,12 +387,14 @@ class MetadataStore:
         return bool(item) and TTL_ATTRIBUTE in item and int(item[TTL_ATTRIBUTE]["N"]) > now
 
     def _live_encoded(self, item: Mapping[str, Any] | None, now: int) -> dict[str, str]:
+        """The item's metadata as stored: key -> JSON text. An attribute that is not a
+        string (only another writer makes one) is skipped: we could not write it back."""
         if not self._is_live(item, now):
             return {}
         return {
             name[len(KEY_PREFIX) :]: value["S"]
             for name, value in item.items()
-            if name.startswith(KEY_PREFIX)
+            if name.startswith(KEY_PREFIX) and isinstance(value.get("S"), str)
         }
 
     def _live_metadata(self, item: Mapping[str, Any] | None, now: int) -> dict[str, Any]:
@@ -345,7 +402,24 @@ class MetadataStore:
 
     @staticmethod
     def _decode(encoded: Mapping[str, str]) -> dict[str, Any]:
-        return {key: json.loads(value) for key, value in encoded.items()}
+        """Decode each value; one that is no JSON or nests past MAX_NESTING (only another
+        writer stores one) is left out and logged by count, so a read never fails."""
+        decoded: dict[str, Any] = {}
+        for key, text in encoded.items():
+            try:
+                value = json.loads(text)
+                check_nesting(key, value)
+            except (ValueError, RecursionError):  # InvalidInputError is a ValueError
+                continue
+            decoded[key] = value
+        if len(decoded) < len(encoded):
+            # Neither keys nor values are logged: they are the caller's data.
+            logger.warning("skipped %d undecodable metadata values", len(encoded) - len(decoded))
+        return decoded
+
+    def _backoff(self, attempt: int) -> None:
+        ceiling = min(_BACKOFF_CAP_SECS, _BACKOFF_BASE_SECS * 2**attempt)
+        self._sleep(random.uniform(0, ceiling))  # noqa: S311 (jitter, not a secret)
 
     @staticmethod
     def _contention(session_id: str) -> UnavailableError:
