@@ -316,9 +316,7 @@ def test_a_table_without_a_key_serves_metadata_and_names_the_missing_key(env, mo
         manager.generate_token(FUNCTION, "c1")
 
 
-def test_a_key_in_code_is_the_only_key_even_with_a_secret_in_the_environment(
-    env, created_clients
-):
+def test_a_key_in_code_is_the_only_key_even_with_a_secret_in_the_environment(env, created_clients):
     manager = SessionManager(secret_key="k" * 32)
     token = manager.generate_token(FUNCTION, "c1")
     assert manager.validate_token("c1", FUNCTION, token)

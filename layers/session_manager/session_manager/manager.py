@@ -19,7 +19,7 @@ from .validation import check_function_name, check_session_id
 _UNSET = object()
 # The SDK's debug_token answer when debug mode is off (signalwire 3.7, signalwire_agents 1.1).
 DEBUG_MODE_OFF = {"error": "debug mode not enabled"}
-MALFORMED_TOKEN = "the token is not in the SignalWire SDK's format"
+MALFORMED_MESSAGE = "the token is not in the SignalWire SDK's format"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -217,7 +217,7 @@ class SessionManager:
         parsed = tokens.parse(token)
         if parsed is None:
             length = len(token) if isinstance(token, str) else 0
-            return {"valid_format": False, "error": MALFORMED_TOKEN, "token_length": length}
+            return {"valid_format": False, "error": MALFORMED_MESSAGE, "token_length": length}
         now = int(self._now())
         call_id = parsed.call_id
         return {
