@@ -15,6 +15,7 @@ from typing import Any
 from devtools import events
 
 FUNCTION_URL_DOMAIN = "a1b2c3d4e5f6g7h8.lambda-url.us-east-1.on.aws"
+ALB_DOMAIN = "sessions-alb-1234567890.us-east-1.elb.amazonaws.com"
 TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/sessions/0a1b2c3d"
 
 
@@ -44,6 +45,7 @@ def rest_proxy(v1_event: dict[str, Any]) -> dict[str, Any]:
 def alb(v1_event: dict[str, Any], multi_value: bool = False) -> dict[str, Any]:
     """An ALB target event for the same request: no request id, no path parameters."""
     headers = {k.lower(): v for k, v in v1_event["headers"].items()}
+    headers["host"] = ALB_DOMAIN
     headers["x-amzn-trace-id"] = "Root=1-67891233-abcdef012345678912345678"
     event: dict[str, Any] = {
         "requestContext": {"elb": {"targetGroupArn": TARGET_GROUP}},
