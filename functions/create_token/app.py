@@ -6,7 +6,7 @@ from session_manager.http import Request, endpoint
 manager = SessionManager.from_env()
 
 
-@endpoint("CreateToken", methods=("POST",))
+@endpoint("CreateToken", routes=[("POST", "/sessions/{session_id}/tokens")])
 def handler(request: Request) -> tuple[int, dict]:
     call_id = request.session_id()
     function_name = request.function_name(request.json_object())

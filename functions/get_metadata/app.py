@@ -7,7 +7,7 @@ from session_manager.http import Request, endpoint
 manager = SessionManager.from_env()
 
 
-@endpoint("GetMetadata", methods=("GET",))
+@endpoint("GetMetadata", routes=[("GET", "/sessions/{session_id}/metadata")])
 def handler(request: Request) -> tuple[int, dict]:
     session_id = request.session_id()
     return 200, {"session_id": session_id, "metadata": manager.get_session_metadata(session_id)}

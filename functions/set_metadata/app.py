@@ -6,7 +6,13 @@ from session_manager.http import Request, endpoint
 manager = SessionManager.from_env()
 
 
-@endpoint("SetMetadata", methods=("PATCH", "PUT"))
+@endpoint(
+    "SetMetadata",
+    routes=[
+        ("PATCH", "/sessions/{session_id}/metadata"),
+        ("PUT", "/sessions/{session_id}/metadata"),
+    ],
+)
 def handler(request: Request) -> tuple[int, dict]:
     session_id = request.session_id()
     body = request.json_object()

@@ -11,7 +11,7 @@ from session_manager.telemetry import count_token_rejection
 manager = SessionManager.from_env()
 
 
-@endpoint("ValidateToken", methods=("POST",))
+@endpoint("ValidateToken", routes=[("POST", "/tokens/validate")])
 def handler(request: Request) -> tuple[int, dict]:
     body = request.json_object()
     token = request.string_field(body, "token")

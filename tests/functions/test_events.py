@@ -3,7 +3,8 @@ through their functions on moto.
 
 Per the contract, an event file's name starts with its function's name, and every function
 has at least one HTTP API (payload 2.0) event and one REST API (payload 1.0) event named
-`<name>-rest.json`.
+`<name>-rest.json`; and, for the other sources the SDK's ServerlessAdapter accepts,
+`<name>-function-url.json`, `-rest-proxy.json`, `-alb.json` and `-alb-multivalue.json`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lambda_harness import FUNCTIONS, LambdaFunction
+from event_sources import SOURCES, single_value
+from lambda_harness import FUNCTIONS, LambdaFunction, as_response
 
 from devtools import template
+from devtools.context import LambdaContext
 
 EVENTS_DIR = template.ROOT / "events"
 EVENT_FILES = sorted(EVENTS_DIR.glob("*.json"))
@@ -34,6 +37,16 @@ def load(path: Path) -> dict[str, Any]:
 
 def is_http_api(event: dict[str, Any]) -> bool:
     return event.get("version") == "2.0"
+
+
+def source_of(event: dict[str, Any]) -> str:
+    """Which source the event is shaped as: the names of event_sources.SOURCES, or
+    "http-api" or "rest"."""
+    if "elb" in event["requestContext"]:
+        return "alb-multivalue" if "multiValueHeaders" in event else "alb"
+    if is_http_api(event):
+        return "function-url" if event["routeKey"] == "$default" else "http-api"
+    return "rest-proxy" if event["resource"] == "/{proxy+}" else "rest"
 
 
 def test_there_are_event_files():
@@ -55,10 +68,46 @@ def test_each_function_has_a_2_0_event_and_a_rest_1_0_event(name):
     assert "httpMethod" in load(rest)
 
 
+@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_has_an_event_for_every_other_source(name, source):
+    path = EVENTS_DIR / f"{name}-{source}.json"
+    assert path.exists(), f"no {path.name}"
+    assert source_of(load(path)) == source
+
+
+def route_of(path: str, routes: set[tuple[str, str]], method: str) -> tuple[str, str]:
+    """The (method, route) whose path fills in to `path`."""
+    (found,) = [
+        (m, r)
+        for m, r in routes
+        if m == method and re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", r), path)
+    ]
+    return found
+
+
 @pytest.mark.parametrize("path", EVENT_FILES, ids=[p.name for p in EVENT_FILES])
 def test_each_event_is_for_a_route_its_function_declares(path):
     event = load(path)
     routes = {(r.method, r.path) for r in FUNCTIONS[function_of(path)].routes}
+    source = source_of(event)
+    if source in ("function-url", "alb", "alb-multivalue", "rest-proxy"):
+        # No route named: the function matches its own routes against the path.
+        if source == "function-url":
+            method, called = event["requestContext"]["http"]["method"], event["rawPath"]
+            assert "pathParameters" not in event
+            assert ".lambda-url." in event["requestContext"]["domainName"]
+        elif source == "rest-proxy":
+            method, called = event["httpMethod"], "/" + event["pathParameters"]["proxy"]
+            assert called == event["path"]
+        else:
+            method, called = event["httpMethod"], event["path"]
+            assert "requestId" not in event["requestContext"]
+            multi = source == "alb-multivalue"
+            assert ("headers" in event) is not multi
+            assert ("multiValueQueryStringParameters" in event) is multi
+        assert route_of(called, routes, method)
+        return
     if is_http_api(event):
         method, route_path = event["routeKey"].split(" ", 1)
         assert event["requestContext"]["routeKey"] == event["routeKey"]
@@ -83,7 +132,11 @@ def test_each_event_is_for_a_route_its_function_declares(path):
 @pytest.mark.parametrize("path", EVENT_FILES, ids=[p.name for p in EVENT_FILES])
 def test_each_event_runs_through_its_function_on_moto(import_function, path):
     function: LambdaFunction = import_function(function_of(path))
-    response = function.invoke(load(path))
+    event = load(path)
+    raw = function.handler(event, LambdaContext(function_name=function.spec.name))
+    response = as_response(single_value(raw))
+    if source_of(event).startswith("alb"):
+        assert raw["statusDescription"].startswith(f"{response.status} ")
     assert 200 <= response.status < 300, response.body
     if function.spec.name == "validate_token":
         # Its token was signed with tests/conftest.py's SIGNING_KEY, which the moto secret

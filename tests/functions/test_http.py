@@ -14,10 +14,12 @@ import json
 from typing import Any
 
 import pytest
-from lambda_harness import FAR_FUTURE, FUNCTIONS, assert_error, request_id
+from event_sources import SOURCES, make_event, single_value
+from lambda_harness import FAR_FUTURE, FUNCTIONS, as_response, assert_error, request_id
 
+from devtools.context import LambdaContext
 from session_manager import tokens
-from session_manager.http import MAX_BODY_BYTES
+from session_manager.http import MAX_BODY_BYTES, Route, parse_event
 
 SESSION_FUNCTIONS = ["get_metadata", "set_metadata", "delete_metadata", "create_token"]
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -74,6 +76,107 @@ def test_a_post_sent_to_get_metadata_is_405_with_allow(load_function):
     assert response.headers["Allow"] == "GET"
 
 
+def test_each_functions_routes_in_code_are_the_templates(import_function):
+    """One source of truth: the routes a function matches paths against are the ones
+    template.yaml gives API Gateway."""
+    for name, spec in FUNCTIONS.items():
+        handler = import_function(name).handler
+        assert {(r.method, r.path) for r in handler.routes} == {
+            (r.method, r.path) for r in spec.routes
+        }, name
+
+
+# -- every event source the SDK's ServerlessAdapter accepts ---------------------------------
+
+SUCCESS = {"get_metadata": 200, "set_metadata": 200, "delete_metadata": 200}
+SUCCESS.update(create_token=201, validate_token=200)
+
+
+def invoke(function, event) -> tuple[dict[str, Any], Any]:
+    """(what the handler returned, as the harness reads a single-value response)."""
+    raw = function.handler(event, LambdaContext(function_name=function.spec.name))
+    return raw, as_response(single_value(raw))
+
+
+def assert_shaped_for(source: str, raw: dict[str, Any], status: int) -> None:
+    if source.startswith("alb"):
+        assert raw["statusDescription"].startswith(f"{status} "), raw
+        assert raw["statusDescription"] != f"{status} "
+        multi = source == "alb-multivalue"
+        assert ("multiValueHeaders" in raw) is multi and ("headers" in raw) is not multi
+        if multi:
+            assert raw["multiValueHeaders"]["Content-Type"] == ["application/json"]
+    else:
+        assert "statusDescription" not in raw and "multiValueHeaders" not in raw
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_answers_every_event_source(import_function, signing_key, name, source):
+    function = import_function(name, make_event(source))
+    for method in function.methods():
+        raw, response = invoke(function, function.event(method, real_body(name, signing_key)))
+        assert response.status == SUCCESS[name], (method, response.body)
+        assert_shaped_for(source, raw, SUCCESS[name])
+        if name == "validate_token":
+            assert response.body == {"valid": True}
+        else:  # the session id was read from the event's path
+            assert response.body["call_id" if name == "create_token" else "session_id"] == (
+                "call-1"
+            )
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_a_path_no_route_matches_is_404_and_a_wrong_method_405(import_function, name, source):
+    function = import_function(name, make_event(source))
+    for path in ("/", "/sessions/call-1", "/sessions/call-1/metadata/x", "/nowhere"):
+        event = function.make_event(function.methods()[0], path, None, good_body(name))
+        raw, response = invoke(function, event)
+        assert_error(response, 404, "not_found")
+        assert_shaped_for(source, raw, 404)
+    allowed = function.methods()
+    wrong = next(m for m in ALL_METHODS if m not in allowed)
+    raw, response = invoke(function, function.event(wrong, good_body(name)))
+    assert_error(response, 405, "method_not_allowed")
+    assert sorted(response.headers["Allow"].split(", ")) == allowed
+    assert_shaped_for(source, raw, 405)
+
+
+@pytest.mark.parametrize("name", SESSION_FUNCTIONS)
+def test_an_invalid_session_id_in_a_routed_path_is_400(import_function, name):
+    function = import_function(name, make_event("function-url"))
+    for session_id in ("a:b", "s" * 129, "caf%C3%A9", "a%20b"):
+        response = function(function.methods()[0], good_body(name), session_id=session_id)
+        error = assert_error(response, 400, "invalid_request")
+        assert "session id" in error["message"], session_id
+
+
+def test_an_escaped_session_id_in_the_path_is_unescaped(import_function):
+    function = import_function("get_metadata", make_event("alb"))
+    response = function("GET", session_id="root%2E2")
+    assert response.body["session_id"] == "root.2"
+
+
+def test_an_http_api_stage_in_the_raw_path_is_not_part_of_the_route(import_function):
+    function = import_function("get_metadata", make_event("function-url"))
+    event = function.event("GET")
+    event["requestContext"]["stage"] = "prod"
+    event["rawPath"] = "/prod" + event["rawPath"]
+    assert function.invoke(event).body["session_id"] == "call-1"
+
+
+def test_a_load_balancer_event_takes_lambdas_request_id():
+    routes = [Route("GET", "/sessions/{session_id}/metadata")]
+    event = make_event("alb")("GET", "/sessions/{session_id}/metadata", {"session_id": "s1"})
+    request = parse_event(event, routes, "lambda-request-1")
+    assert (request.request_id, request.path_parameters) == (
+        "lambda-request-1",
+        {"session_id": "s1"},
+    )
+    assert request.route == "/sessions/{session_id}/metadata"
+
+
 # -- events that are not API Gateway proxy events -------------------------------------------
 
 NOT_API_GATEWAY: dict[str, Any] = {
@@ -84,9 +187,8 @@ NOT_API_GATEWAY: dict[str, Any] = {
     "none": None,
     "empty-request-context": {"requestContext": {}},
     "request-context-not-a-dict": {"requestContext": "abc", "httpMethod": "GET"},
-    "alb": {
+    "alb-without-method": {
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:x"}},
-        "httpMethod": "GET",
         "path": "/sessions/s/metadata",
         "headers": {},
         "body": "",

@@ -4,6 +4,7 @@ orders, typed errors, and boto3 clients made once per instance."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -275,3 +276,144 @@ def test_unavailable_through_the_facade(manager, ddb_client, outage, kind):
         manager.get_session_metadata("s1")
     with pytest.raises(UnavailableError):
         manager.set_session_metadata("s1", "k", "v")
+
+
+# -- SessionManager() as the SDK's: configured from the environment -------------------------
+
+
+def test_no_arguments_reads_the_environment(env, monkeypatch, raw_item, signing_key):
+    monkeypatch.setenv("TOKEN_EXPIRY_SECS", "60")
+    monkeypatch.setenv("SESSION_TTL_SECS", "120")
+    manager = SessionManager()
+
+    assert manager.token_expiry_secs == 60
+    token = manager.generate_token(FUNCTION, "c1")
+    # Signed with the key in the secret SIGNING_SECRET_ID names.
+    assert SessionManager(secret_key=signing_key).validate_token("c1", FUNCTION, token)
+    manager.set_session_metadata("s1", {"a": 1})
+    written = int(raw_item("s1")["updated_at"]["N"])
+    assert raw_item("s1")["expires_at"] == {"N": str(written + 120)}
+
+
+def test_the_sdks_positional_lifetime_still_wins_over_the_environment(env, monkeypatch):
+    monkeypatch.setenv("TOKEN_EXPIRY_SECS", "60")
+    assert SessionManager(600).token_expiry_secs == 600
+
+
+def test_no_arguments_and_no_environment_is_a_clear_configuration_error(monkeypatch):
+    for name in ("SIGNING_SECRET_ID", "SESSIONS_TABLE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigurationError, match="SIGNING_SECRET_ID"):
+        SessionManager()
+
+
+def test_a_table_without_a_key_serves_metadata_and_names_the_missing_key(env, monkeypatch):
+    monkeypatch.delenv("SIGNING_SECRET_ID")
+    manager = SessionManager()
+    manager.set_session_metadata("s1", {"a": 1})
+    assert manager.get_session_metadata("s1") == {"a": 1}
+    with pytest.raises(ConfigurationError, match="SIGNING_SECRET_ID"):
+        manager.generate_token(FUNCTION, "c1")
+
+
+def test_a_key_in_code_is_the_only_key_even_with_a_secret_in_the_environment(env, created_clients):
+    manager = SessionManager(secret_key="k" * 32)
+    token = manager.generate_token(FUNCTION, "c1")
+    assert manager.validate_token("c1", FUNCTION, token)
+    assert "secretsmanager" not in created_clients
+
+
+# -- the attributes SDK code touches --------------------------------------------------------
+
+
+def test_secret_key_is_the_key_given_in_code_and_none_from_secrets_manager(manager):
+    assert SessionManager(secret_key="k" * 40).secret_key == "k" * 40
+    # Never fetched for an attribute read, never held where vars() or a repr shows it.
+    assert manager.secret_key is None
+
+
+def test_setting_secret_key_makes_it_the_key_as_in_the_sdk(manager, sm_calls):
+    manager.secret_key = "n" * 32
+    token = manager.generate_token(FUNCTION, "c1")
+    assert SessionManager(secret_key="n" * 32).validate_token("c1", FUNCTION, token)
+    assert sm_calls == {}
+    with pytest.raises(ConfigurationError):
+        manager.secret_key = "short"
+
+
+def test_token_expiry_secs_can_be_changed_after_construction(manager, clock):
+    manager.token_expiry_secs = 30
+    assert manager.issue_token(FUNCTION, "c1")[1] == int(clock()) + 30
+
+
+# -- time is read at call time --------------------------------------------------------------
+
+
+def test_patching_time_time_moves_our_clock(monkeypatch):
+    manager = SessionManager(secret_key="k" * 32)
+    token = manager.generate_token(FUNCTION, "c1")
+    assert manager.validate_token("c1", FUNCTION, token)
+    real = time.time()
+    monkeypatch.setattr(time, "time", lambda: real + 901)
+    assert manager.check_token("c1", FUNCTION, token) == "expired"
+
+
+def test_patching_time_time_moves_the_stores_clock_too(table, monkeypatch):
+    manager = SessionManager(secret_key="k" * 32, table_name=table, session_ttl_secs=60)
+    manager.set_session_metadata("s1", {"a": 1})
+    real = time.time()
+    monkeypatch.setattr(time, "time", lambda: real + 61)
+    assert manager.get_session_metadata("s1") == {}
+
+
+# -- debug_token gating ---------------------------------------------------------------------
+
+
+def test_debug_token_is_off_until_debug_mode_is_set(manager):
+    token = manager.generate_token(FUNCTION, "call-0123456789")
+    assert manager.debug_token(token) == {"error": "debug mode not enabled"}
+    manager._debug_mode = True
+    info = manager.debug_token(token)
+    assert info["valid_format"] is True
+    assert info["components"]["call_id"] == "call-012..."  # shortened, as in the SDK
+    assert token not in str(info)
+
+
+# -- cleanup --------------------------------------------------------------------------------
+
+
+def test_cleanup_by_default_removes_sessions_older_than_the_token_lifetime(manager, clock):
+    manager.set_session_metadata("old", {"a": 1})
+    clock.advance(manager.token_expiry_secs - 1)
+    manager.set_session_metadata("recent", {"a": 1})
+    assert manager.cleanup() == 0
+    clock.advance(1)  # "old" was last written exactly a token lifetime ago
+    assert manager.cleanup() == 1
+    assert manager.get_session_metadata("old") == {}
+    assert manager.get_session_metadata("recent") == {"a": 1}
+
+
+def test_cleanup_zero_removes_sessions_written_this_second(manager):
+    manager.set_session_metadata("s1", {"a": 1})
+    manager.set_session_metadata("s2", {"a": 1})
+    assert manager.cleanup(0) == 2
+    assert manager.get_session_metadata("s1") == {}
+
+
+@pytest.mark.parametrize("age", [-1, 1.5, "60", True])
+def test_cleanup_refuses_an_age_that_is_not_whole_seconds(manager, ddb_calls, age):
+    with pytest.raises(InvalidInputError):
+        manager.cleanup(age)
+    assert ddb_calls == {}
+
+
+def test_cleanup_leaves_live_marker_items_alone(manager, dynamodb, table, clock):
+    """Items whose pk holds '#' (revocation and single-use markers) are not sessions: a
+    live one survives cleanup(0); they carry only their key and expiry."""
+    dynamodb.put_item(
+        TableName=table,
+        Item={"pk": {"S": "revoked#c1"}, "expires_at": {"N": str(int(clock()) + 600)}},
+    )
+    manager.set_session_metadata("s1", {"a": 1})
+    assert manager.cleanup(0) == 1
+    assert dynamodb.get_item(TableName=table, Key={"pk": {"S": "revoked#c1"}}).get("Item")

@@ -361,12 +361,18 @@ def test_signed_by_tries_every_key():
     assert not tokens.signed_by(parsed, [])
 
 
-# -- debug_token ----------------------------------------------------------------------------
+# -- debug_token (its gating and the SDK's shapes: test_manager.py, test_sdk_parity.py) ------
 
 
-def test_debug_token_decodes_without_validating(sm, clock):
+@pytest.fixture
+def debug_sm(sm) -> SessionManager:
+    sm._debug_mode = True  # as in the SDK, debug_token decodes only in debug mode
+    return sm
+
+
+def test_debug_token_decodes_without_validating(debug_sm, clock):
     token = SessionManager(secret_key=OTHER_KEY, clock=clock).generate_token(FUNCTION, "root.2")
-    info = sm.debug_token(token)  # signed with another key: decoded all the same
+    info = debug_sm.debug_token(token)  # signed with another key: decoded all the same
 
     _, _, expiry, nonce, signature = decode(token).rsplit(".", 4)
     assert info["valid_format"] is True
@@ -383,10 +389,10 @@ def test_debug_token_decodes_without_validating(sm, clock):
     assert signature[:8] in info["components"]["signature"]
 
 
-def test_debug_token_reports_expiry(sm, clock):
-    token = sm.generate_token(FUNCTION, CALL)
+def test_debug_token_reports_expiry(debug_sm, clock):
+    token = debug_sm.generate_token(FUNCTION, CALL)
     clock.advance(901)
-    status = sm.debug_token(token)["status"]
+    status = debug_sm.debug_token(token)["status"]
     assert status["is_expired"] is True
     assert status["expires_in_seconds"] == 0
 
@@ -394,10 +400,12 @@ def test_debug_token_reports_expiry(sm, clock):
 @pytest.mark.parametrize(
     "token", ["", "garbage", None, 42, encode("a.b.c.d.e"), "A" * 2000, encode(b"\xff" * 9)]
 )
-def test_debug_token_returns_none_for_garbage(sm, token):
-    assert sm.debug_token(token) is None
+def test_debug_token_answers_invalid_format_for_garbage(debug_sm, token):
+    info = debug_sm.debug_token(token)
+    assert info["valid_format"] is False
+    assert set(info) == {"valid_format", "error", "token_length"}
 
 
-def test_debug_token_of_an_expiry_past_year_9999_returns_none(sm):
+def test_debug_token_of_an_expiry_past_year_9999_is_invalid_format(debug_sm):
     # A well-shaped token whose expiry no datetime can hold must not raise in a log line.
-    assert sm.debug_token(build(expiry=253_402_300_800)) is None
+    assert debug_sm.debug_token(build(expiry=253_402_300_800))["valid_format"] is False

@@ -1,25 +1,28 @@
-"""API Gateway in, API Gateway out: the request and response shaping all functions share.
+"""HTTP events in, HTTP responses out: the request and response shaping all functions share.
 
-Accepts REST API (payload 1.0) and HTTP API (payload 2.0) proxy events, as the SignalWire
-SDK's ServerlessAdapter does. A function only parses its inputs, calls the manager and
-returns (status, body); everything that can go wrong becomes the contract's error envelope:
+Accepts what the SignalWire SDK's ServerlessAdapter accepts: API Gateway REST (payload 1.0,
+a named route or a `{proxy+}` one), HTTP API (payload 2.0), a Lambda function URL, and an
+Application Load Balancer target (single- or multi-value headers). Each function declares
+its routes; where the event does not name one of them, the function matches its routes
+against the event's path (404 for none, 405 with Allow for a wrong method). A function only
+parses its inputs, calls the manager and returns (status, body); everything that can go
+wrong becomes the contract's error envelope:
     {"error": {"code": "...", "message": "..."}}
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
-
-from aws_lambda_powertools.utilities.data_classes import (
-    APIGatewayProxyEvent,
-    APIGatewayProxyEventV2,
-)
+from urllib.parse import unquote
 
 from . import telemetry
 from .errors import (
@@ -49,12 +52,39 @@ class HttpError(Exception):
         self.headers = headers or {}
 
 
+# Where an event came from, which decides the response's shape.
+API_GATEWAY = "api-gateway"  # REST and HTTP APIs, function URLs
+ALB = "alb"
+ALB_MULTI_VALUE = "alb-multi-value"  # a target group with multi-value headers on
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # as in template.yaml: /sessions/{session_id}/metadata
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The path parameters when `path` is this route's path, else None."""
+        found = _route_pattern(self.path).fullmatch(path)
+        return None if found is None else {k: unquote(v) for k, v in found.groupdict().items()}
+
+
+@functools.cache
+def _route_pattern(route_path: str) -> re.Pattern[str]:
+    parts = re.split(r"\{(\w+)\}", route_path)  # literal, name, literal, name, ...
+    return re.compile(
+        "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
+    )
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
     path_parameters: dict[str, str]
     body: str | None
     request_id: str
+    route: str = ""  # the matched route's path, as declared: "/sessions/{session_id}/metadata"
+    source: str = API_GATEWAY
 
     def session_id(self) -> str:
         return _checked(check_session_id, self.path_parameters.get("session_id"))
@@ -107,49 +137,145 @@ def _checked(check: Callable[[Any], str], value: Any) -> str:
         raise HttpError(400, "invalid_request", str(error)) from None
 
 
-def parse_event(event: dict[str, Any]) -> Request:
-    not_a_proxy_event = HttpError(400, "invalid_request", "not an API Gateway proxy event")
+def event_source(event: Any) -> str:
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    if isinstance(context, dict) and "elb" in context:
+        return ALB_MULTI_VALUE if "multiValueHeaders" in event else ALB
+    return API_GATEWAY
+
+
+def parse_event(
+    event: dict[str, Any], routes: Iterable[Route] = (), fallback_request_id: str = ""
+) -> Request:
+    """The request an event carries, routed to one of `routes` (any path when none).
+
+    Events without a request id (ALB's) take `fallback_request_id`: Lambda's own."""
+    not_an_http_event = HttpError(
+        400,
+        "invalid_request",
+        "not an HTTP event from API Gateway, a function URL or a load balancer",
+    )
     if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
-        raise not_a_proxy_event
+        raise not_an_http_event
+    context = event["requestContext"]
+    source = event_source(event)
     if event.get("version") == "2.0":
-        parsed: APIGatewayProxyEvent | APIGatewayProxyEventV2 = APIGatewayProxyEventV2(event)
+        http = context.get("http")
+        method = http.get("method") if isinstance(http, dict) else None
     else:
-        parsed = APIGatewayProxyEvent(event)
-    try:
-        # Powertools' accessors index the event: a field missing (an ALB or hand-made event
-        # with a requestContext) is the sender's mistake, not an internal error.
-        method = parsed.http_method
-        path_parameters = parsed.path_parameters or {}
-        request_id = parsed.request_context.request_id
-    except (KeyError, TypeError):
-        raise not_a_proxy_event from None
+        method = event.get("httpMethod")
+    request_id = context.get("requestId")
+    if source != API_GATEWAY and not request_id:
+        request_id = fallback_request_id
+    parameters = event.get("pathParameters") or {}
+    body = event.get("body")
     if not (
         isinstance(method, str)
-        and isinstance(path_parameters, dict)
         and isinstance(request_id, str)
-        and isinstance(event.get("body"), str | None)
+        and isinstance(parameters, dict)
+        and all(isinstance(v, str) for v in parameters.values())
+        and isinstance(body, str | None)
     ):
-        raise not_a_proxy_event
-    try:
-        body = parsed.decoded_body
-    except (ValueError, UnicodeDecodeError):
-        raise HttpError(400, "invalid_request", "the body is not valid base64 UTF-8") from None
+        raise not_an_http_event
+    method = method.upper()
+    route, parameters = _route(event, method, list(routes), parameters)
+    if body is not None and event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise HttpError(400, "invalid_request", "the body is not valid base64 UTF-8") from None
     return Request(
-        method=method.upper(),
-        path_parameters=path_parameters,
+        method=method,
+        path_parameters=parameters,
         body=body,
         request_id=request_id,
+        route=route,
+        source=source,
     )
 
 
+def _route(
+    event: dict[str, Any], method: str, routes: list[Route], parameters: dict[str, str]
+) -> tuple[str, dict[str, str]]:
+    """(the route's path, its path parameters); 404 or 405 when no route fits."""
+    if not routes:
+        return "", parameters
+    named = _named_route(event)
+    if named in {r.path for r in routes}:
+        # API Gateway matched one of our routes and filled its parameters in.
+        candidates = [r for r in routes if r.path == named]
+    else:
+        path = _routing_path(event, parameters)
+        candidates, parameters = [], {}
+        for route in routes:
+            found = route.match(path)
+            if found is not None:
+                candidates.append(route)
+                parameters = found
+        if not candidates:
+            raise HttpError(404, "not_found", "no such route")
+    allowed = sorted({r.method for r in candidates})
+    if method not in allowed:
+        raise HttpError(
+            405, "method_not_allowed", f"use {' or '.join(allowed)}", {"Allow": ", ".join(allowed)}
+        )
+    return candidates[0].path, parameters
+
+
+def _named_route(event: dict[str, Any]) -> str | None:
+    """The route path API Gateway says it matched: an HTTP API's routeKey ("GET /x"), a
+    REST API's resource; None for function URLs ("$default") and load balancers."""
+    if event.get("version") == "2.0":
+        route_key = event.get("routeKey")
+        if isinstance(route_key, str) and " " in route_key:
+            return route_key.split(" ", 1)[1]
+        return None
+    resource = event.get("resource")
+    return resource if isinstance(resource, str) else None
+
+
+def _routing_path(event: dict[str, Any], parameters: dict[str, str]) -> str:
+    """The path to match our routes against, as the SDK's ServerlessAdapter reads it: a
+    `{proxy+}` route's proxy parameter, else rawPath (an HTTP API stage other than
+    $default taken off), else path."""
+    if "proxy" in parameters:
+        return "/" + parameters["proxy"].lstrip("/")
+    raw_path = event.get("rawPath")
+    if isinstance(raw_path, str) and raw_path:
+        stage = event["requestContext"].get("stage")
+        staged = isinstance(stage, str) and stage and stage != "$default"
+        if staged and (raw_path == f"/{stage}" or raw_path.startswith(f"/{stage}/")):
+            raw_path = raw_path[len(stage) + 1 :] or "/"
+        return raw_path
+    path = event.get("path")
+    return path if isinstance(path, str) else ""
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict:
-    """A proxy response both payload formats accept."""
+    """A proxy response both payload formats and function URLs accept."""
     return {
         "statusCode": status,
         "headers": {**_JSON_HEADERS, **(headers or {})},
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,
     }
+
+
+def shape_response(response: dict[str, Any], source: str) -> dict[str, Any]:
+    """The response as the event's source requires it: a load balancer wants a
+    statusDescription, and multiValueHeaders when the request came with them."""
+    if source == API_GATEWAY:
+        return response
+    shaped = dict(response)
+    status = shaped["statusCode"]
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    shaped["statusDescription"] = f"{status} {phrase}".strip()
+    if source == ALB_MULTI_VALUE:
+        shaped["multiValueHeaders"] = {k: [v] for k, v in shaped.pop("headers").items()}
+    return shaped
 
 
 def error_response(
@@ -159,11 +285,13 @@ def error_response(
 
 
 def endpoint(
-    operation: str, methods: tuple[str, ...]
+    operation: str, routes: Iterable[tuple[str, str]]
 ) -> Callable[[Callable[[Request], tuple[int, Any]]], telemetry.Handler]:
-    """Turn `fn(request) -> (status, body)` into an instrumented Lambda handler that maps
+    """Turn `fn(request) -> (status, body)` into an instrumented Lambda handler for
+    `routes` [(method, path), ...] (template.yaml's, which a test holds them to) that maps
     every failure to the error envelope and never lets a stack trace, the event or a
     secret reach the caller or the log."""
+    declared = tuple(Route(method.upper(), path) for method, path in routes)
 
     def decorate(fn: Callable[[Request], tuple[int, Any]]) -> telemetry.Handler:
         @functools.wraps(fn)
@@ -171,15 +299,8 @@ def endpoint(
             telemetry.count(operation)
             request_id = ""
             try:
-                request = parse_event(event)
+                request = parse_event(event, declared, getattr(context, "aws_request_id", "") or "")
                 request_id = request.request_id
-                if request.method not in methods:
-                    raise HttpError(
-                        405,
-                        "method_not_allowed",
-                        f"use {' or '.join(methods)}",
-                        {"Allow": ", ".join(methods)},
-                    )
                 status, body = fn(request)
                 return json_response(status, body)
             except HttpError as error:
@@ -200,7 +321,13 @@ def endpoint(
             except Exception as error:
                 return _internal_error(error, request_id, operation)
 
-        return telemetry.instrument(handler)
+        @functools.wraps(handler)
+        def shaped(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            return shape_response(handler(event, context), event_source(event))
+
+        instrumented = telemetry.instrument(shaped)
+        instrumented.routes = declared  # type: ignore[attr-defined]
+        return instrumented
 
     return decorate
 

@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from . import aws, tokens
@@ -17,6 +17,9 @@ from .store import MetadataStore
 from .validation import check_function_name, check_session_id
 
 _UNSET = object()
+# The SDK's debug_token answer when debug mode is off (signalwire 3.7, signalwire_agents 1.1).
+DEBUG_MODE_OFF = {"error": "debug mode not enabled"}
+MALFORMED_MESSAGE = "the token is not in the SignalWire SDK's format"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -38,23 +41,46 @@ class SessionManager:
     Every instance that shares the table and the secret mints and accepts the same tokens
     and sees the same metadata, which is what Lambda's many short-lived instances need.
     AWS clients are created on first use, once per instance, and reused while warm.
+
+    A setting not passed in code comes from the environment (see the README), then its
+    default: `SessionManager()` is configured as the functions are. Where the SDK draws a
+    random key, this raises ConfigurationError: a key no other instance holds is the bug
+    this project exists to fix.
     """
 
     def __init__(
         self,
-        token_expiry_secs: int = 900,
+        token_expiry_secs: int | None = None,
         secret_key: str | None = None,
         *,
         table_name: str | None = None,
         secret_id: str | None = None,
-        session_ttl_secs: int = 3600,
-        secret_cache_secs: int = 300,
+        session_ttl_secs: int | None = None,
+        secret_cache_secs: int | None = None,
         dynamodb_client: Any = None,
         secrets_client: Any = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        if token_expiry_secs is None:
+            token_expiry_secs = _env_int("TOKEN_EXPIRY_SECS", 900)
+        if session_ttl_secs is None:
+            session_ttl_secs = _env_int("SESSION_TTL_SECS", 3600)
+        if secret_cache_secs is None:
+            secret_cache_secs = _env_int("SECRET_CACHE_SECS", 300)
+        table_name = table_name or os.environ.get("SESSIONS_TABLE") or None
+        if secret_key is None:
+            secret_id = secret_id or os.environ.get("SIGNING_SECRET_ID") or None
+        if secret_key is None and not secret_id and not table_name:
+            raise ConfigurationError(
+                "SessionManager has no configuration: pass secret_key (32 characters or "
+                "more) or set SIGNING_SECRET_ID, and set SESSIONS_TABLE for metadata"
+            )
         self.token_expiry_secs = int(token_expiry_secs)
+        # None: time.time, looked up at each call, so a test's patch("time.time") moves
+        # our clock as it moves the SDK's.
         self._clock = clock
+        # The SDK's switch for debug_token; off, as in the SDK.
+        self._debug_mode = False
         self._lock = threading.Lock()
         self._clients = {"dynamodb": dynamodb_client, "secretsmanager": secrets_client}
         self._table_name = table_name
@@ -69,6 +95,23 @@ class SessionManager:
         else:
             self._keys = None
         self._store: MetadataStore | None = None
+
+    @property
+    def secret_key(self) -> str | None:
+        """The key given in code, as the SDK exposes it; None when the key lives in
+        Secrets Manager: reading an attribute must not fetch key material, and a key an
+        instance holds only in its cache should not show in a repr, a debugger or vars()."""
+        if isinstance(self._keys, StaticKey):
+            return self._keys.signing_key().decode("utf-8")  # the string it was given
+        return None
+
+    @secret_key.setter
+    def secret_key(self, value: str) -> None:
+        # As in the SDK, setting it makes that the key (refused under 32 characters).
+        self._keys = StaticKey(value)
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else time.time()
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SessionManager:
@@ -104,7 +147,7 @@ class SessionManager:
                 self._table_name,
                 lambda: self._client("dynamodb"),
                 ttl_secs=self._session_ttl_secs,
-                clock=self._clock,
+                clock=self._now,
             )
         return self._store
 
@@ -132,7 +175,7 @@ class SessionManager:
         """A token for one function in one call, and its expiry in epoch seconds."""
         check_function_name(function_name)
         check_session_id(call_id)
-        expiry = int(self._clock()) + self.token_expiry_secs
+        expiry = int(self._now()) + self.token_expiry_secs
         return tokens.mint(self.keys.signing_key(), call_id, function_name, expiry), expiry
 
     def generate_token(self, function_name: str, call_id: str) -> str:
@@ -145,7 +188,7 @@ class SessionManager:
         parsed = tokens.parse(token)
         # Claims first: they cost no key, so an expired or misdirected token never makes
         # us fetch a key.
-        reason = tokens.check_claims(parsed, call_id, function_name, self._clock())
+        reason = tokens.check_claims(parsed, call_id, function_name, self._now())
         if reason:
             return reason
         if tokens.signed_by(parsed, self.keys.verification_keys()):
@@ -160,23 +203,31 @@ class SessionManager:
     def validate_tool_token(self, function_name: str, token: str, call_id: str) -> bool:
         return self.check_token(call_id, function_name, token) is None
 
-    def debug_token(self, token: str) -> dict[str, Any] | None:
-        """The token's fields, unverified, for logs and debugging; None when malformed.
+    def debug_token(self, token: str) -> dict[str, Any]:
+        """The token's fields, unverified, shaped and gated as the SDK's answer.
 
-        Shaped like the SDK's answer, so its agents' debug logging reads it; the signature
-        is cut to 8 characters.
+        `{"error": "debug mode not enabled"}` unless `_debug_mode` is set; a malformed
+        token answers `{"valid_format": False, "error", "token_length"}`. As in the SDK,
+        a call id over 8 characters and the signature are cut to 8 characters and "...":
+        the SDK's StateMixin validates against the call id it reads here when a request
+        names none, and a shortened one never matches.
         """
+        if not self._debug_mode:
+            return dict(DEBUG_MODE_OFF)
         parsed = tokens.parse(token)
         if parsed is None:
-            return None
-        now = int(self._clock())
+            length = len(token) if isinstance(token, str) else 0
+            return {"valid_format": False, "error": MALFORMED_MESSAGE, "token_length": length}
+        now = int(self._now())
+        call_id = parsed.call_id
         return {
             "valid_format": True,
             "components": {
-                "call_id": parsed.call_id,
+                "call_id": call_id[:8] + "..." if len(call_id) > 8 else call_id,
                 "function": parsed.function_name,
                 "expiry": str(parsed.expiry),
-                "expiry_date": datetime.fromtimestamp(parsed.expiry, UTC).isoformat(),
+                # The SDK's rendering: the process's local time, UTC on Lambda.
+                "expiry_date": datetime.fromtimestamp(parsed.expiry).isoformat(),
                 "nonce": parsed.nonce,
                 "signature": parsed.signature[:8] + "...",
             },
@@ -196,7 +247,11 @@ class SessionManager:
         self, session_id: str, metadata: Mapping[str, Any] | str, value: Any = _UNSET
     ) -> Any:
         """Merge `metadata` into the session and return the result; a None value removes
-        its key. The SDK's form `(session_id, key, value)` also works and returns True."""
+        its key. The SDK's form `(session_id, key, value)` also works and returns True.
+
+        A None value removes its key in both forms (the TypeScript SDK stores a null in the
+        second): one rule for both forms and for the HTTP API's PATCH, and `.get(key)`
+        reads None either way."""
         if value is not _UNSET:
             if not isinstance(metadata, str):
                 raise InvalidInputError("with a value, the second argument is the key")
@@ -213,4 +268,15 @@ class SessionManager:
         return self.store.delete(session_id)
 
     def cleanup(self, max_age_secs: int | None = None) -> int:
-        return self.store.cleanup(max_age_secs)
+        """Remove expired sessions and those not written for `max_age_secs` (by default
+        the token lifetime, as the TypeScript SDK does); how many were removed.
+
+        Like the TypeScript SDK, a session last written exactly `max_age_secs` ago goes,
+        so `cleanup(0)` removes every session, those written this second included.
+        """
+        max_age = self.token_expiry_secs if max_age_secs is None else max_age_secs
+        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+            raise InvalidInputError("max_age_secs must be a whole number of seconds, 0 or more")
+        # The store removes what was written before now - age (whole seconds): one
+        # second less of age makes that "at or before now - max_age".
+        return self.store.cleanup(max_age - 1)

@@ -16,6 +16,7 @@ import logging
 import os
 from typing import Any
 
+from ..errors import InvalidInputError
 from ..manager import SessionManager
 
 logger = logging.getLogger(__name__)
@@ -55,14 +56,37 @@ class AgentSessionManager:
 
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
-        # The SDK's manager decodes tokens in debug_token only when this is set; nothing
-        # in the SDK sets it, so by default tokens never reach the logs decoded.
-        self._debug_mode = False
 
     def __getattr__(self, name: str) -> Any:
         if name == "manager":  # not set yet (a copy being built): don't recurse
             raise AttributeError(name)
         return getattr(self.manager, name)
+
+    # The SDK's debug switch is the shared manager's: setting it here (as code written
+    # for the SDK does, on agent._session_manager) must reach the manager that answers.
+    @property
+    def _debug_mode(self) -> bool:
+        return self.manager._debug_mode
+
+    @_debug_mode.setter
+    def _debug_mode(self, value: bool) -> None:
+        self.manager._debug_mode = value
+
+    def create_tool_token(self, function_name: str, call_id: str) -> str:
+        # The SDK catches any error here and renders the SWML without the token, so the
+        # AI can never call that tool. Say which function and which rule, loudly.
+        try:
+            return self.manager.create_tool_token(function_name, call_id)
+        except InvalidInputError as error:
+            logger.error(
+                "no tool token for function %r: %s; the SWML will carry no token, so "
+                "SignalWire cannot call this function",
+                function_name,
+                error,
+            )
+            raise
+
+    generate_token = create_tool_token
 
     def validate_tool_token(self, function_name: str, token: str, call_id: str) -> bool:
         # The SDK's manager never raises here ("any exception means the token is
@@ -77,18 +101,3 @@ class AgentSessionManager:
 
     def validate_token(self, call_id: str, function_name: str, token: str) -> bool:
         return self.validate_tool_token(function_name, token, call_id)
-
-    def debug_token(self, token: str) -> dict[str, Any]:
-        # Two reasons not to hand the SDK our own answer: it may be None (malformed),
-        # on which the SDK calls .get(); and when a request names no call id,
-        # StateMixin.validate_tool_token validates against the call id that a decoded
-        # answer carries, accepting what the SDK's own manager (debug mode off) refuses.
-        if not self._debug_mode:
-            return {"error": "debug mode not enabled"}
-        info = self.manager.debug_token(token)
-        if info is None:
-            return {"valid_format": False, "token_length": len(token or "")}
-        call_id = info["components"]["call_id"]
-        # Shortened as the SDK does, which also keeps that fallback from matching.
-        short = call_id[:8] + "..." if len(call_id) > 8 else call_id
-        return {**info, "components": {**info["components"], "call_id": short}}
