@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -170,9 +170,17 @@ class Gateway:
 
     routes: RouteTable
     handlers: Mapping[str, Handler]  # logical id -> handler(event, context)
+    # Fixed JSON documents served under GET beside the API (the OpenAPI document):
+    # path -> body. Not routes of the template: no function, no event.
+    documents: Mapping[str, bytes] = field(default_factory=dict)
 
     def handle(self, request: Request) -> Response:
         raw_path, raw_query = _split_target(request.target)
+        if raw_path in self.documents:
+            if request.method not in ("GET", "HEAD"):
+                message = f"{raw_path} accepts GET, not {request.method}"
+                return Response.error(405, "method_not_allowed", message, [("Allow", "GET")])
+            return Response(200, [("Content-Type", "application/json")], self.documents[raw_path])
         resolved = self.routes.resolve(request.method, raw_path)
         if isinstance(resolved, NoRoute):
             if not resolved.allow:
@@ -302,7 +310,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.perf_counter()
         if not self.server.enter():
-            response = Response.error(503, "shutting_down", "the local API is stopping")
+            response = Response.error(
+                503, "shutting_down", "the local API is stopping", [("Retry-After", "1")]
+            )
             self.close_connection = True
         else:
             try:
