@@ -12,10 +12,12 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
+import boto3
 import pytest
 import requests
 import schemathesis
 import yaml
+from hypothesis import HealthCheck, settings
 from jsonschema import Draft202012Validator
 from local_http import SIGNING_KEY, TIMEOUT_SECS
 from openapi_spec_validator import validate as validate_openapi
@@ -31,8 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from devtools import template
 from devtools.local_api import OPENAPI, OPENAPI_PATH
 from session_manager.errors import UnavailableError
-
-pytestmark = pytest.mark.slow
+from session_manager.validation import SESSION_ID
 
 with open(OPENAPI, encoding="utf-8") as _stream:
     DOCUMENT: dict[str, Any] = yaml.safe_load(_stream)
@@ -109,6 +110,7 @@ def test_refusal_reasons_are_the_contracts():
     }
 
 
+@pytest.mark.slow  # a server
 def test_the_local_api_serves_the_document_as_json(client):
     reply = client.get(OPENAPI_PATH)
     assert reply.status == 200
@@ -177,6 +179,7 @@ def conformance(local_api) -> Conformance:
     return Conformance(local_api.url)
 
 
+@pytest.mark.slow  # a server
 def test_every_documented_answer_is_what_the_handlers_send(local_api, conformance, monkeypatch):
     send = conformance.send
     session = new_session()
@@ -249,6 +252,7 @@ def unavailable(*args: Any, **kwargs: Any) -> Any:
     raise UnavailableError("stubbed: AWS unreachable")
 
 
+@pytest.mark.slow  # a server
 def test_a_method_a_path_does_not_have_is_the_documented_405(local_api):
     validator = component("/components/responses/MethodNotAllowed/content/application~1json/schema")
     for path, item in DOCUMENT["paths"].items():
@@ -261,3 +265,52 @@ def test_a_method_a_path_does_not_have_is_the_documented_405(local_api):
             assert response.status_code == 405, (method, path)
             assert set(response.headers["Allow"].split(", ")) == methods
             validator.validate(response.json())
+
+
+# -- fuzzing: schemathesis against the local API ----------------------------------------------
+
+FUZZED = SCHEMA.exclude(lambda ctx: not deployed(ctx.operation.method, ctx.operation.path))
+SEED = {"seed": "kept unless a request succeeds", "n": 1}
+
+
+def stored(local_api, session_id: str | None) -> Any:
+    """The session's item as DynamoDB holds it; the whole table when there is no session."""
+    dynamodb = boto3.client("dynamodb")
+    table = local_api.backend.table_name
+    if session_id is not None:
+        key = {template.table().partition_key: {"S": session_id}}
+        return dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    items = dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+    return sorted(items, key=json.dumps)
+
+
+@pytest.mark.slow  # a server, and ~20 s of requests
+@FUZZED.parametrize()
+@settings(
+    max_examples=15,  # per operation and generation mode; the coverage phase adds its own
+    deadline=None,
+    database=None,  # nothing written to the worktree
+    derandomize=True,  # the same cases on every run: a failure here is a finding, not luck
+    suppress_health_check=list(HealthCheck),
+)
+def test_fuzz_no_server_error_every_answer_documented_refusals_change_nothing(case, local_api):
+    """Every check schemathesis has (no 5xx, status, headers and body as documented, invalid
+    input refused, 405 with Allow for other methods), plus: a refused request leaves the
+    stored session as it was (seeded first, so a change would show), and what a write
+    accepts, a read returns."""
+    session_id = (case.path_parameters or {}).get("session_id")
+    if not (isinstance(session_id, str) and SESSION_ID.fullmatch(session_id)):
+        session_id = None
+    url = local_api.url + "/sessions/{}/metadata"
+    if session_id is not None and case.method in ("PATCH", "PUT", "DELETE"):
+        seeded = requests.put(url.format(session_id), json=SEED, timeout=TIMEOUT_SECS)
+        assert seeded.status_code == 200, seeded.text
+    before = stored(local_api, session_id)
+
+    response = case.call_and_validate(base_url=local_api.url, timeout=TIMEOUT_SECS)
+
+    if response.status_code >= 400:
+        assert stored(local_api, session_id) == before, "a refused request changed the store"
+    elif case.method in ("PATCH", "PUT"):  # whatever a write accepts, a read returns
+        read = requests.get(url.format(session_id), timeout=TIMEOUT_SECS)
+        assert read.json()["metadata"] == response.json()["metadata"]
