@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -39,6 +39,14 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 # API Gateway refuses larger payloads (10 MB) before any function runs.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Framing limits: a chunk-size line (with its extensions) and each trailer line, the
+# number of trailer lines, the hex digits of a chunk size (8: up to 4 GB, past the cap).
+MAX_LINE_BYTES = 1024
+MAX_TRAILERS = 32
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110's token
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit also takes "²" (int() does not)
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,8})(?:[ \t]*;[^\r\n]*)?\r\n")
+_TRAILER_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n")
 _PARAMETER = re.compile(r"\{([^{}+]+)(\+?)\}")
 _HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding"}
 
@@ -162,9 +170,17 @@ class Gateway:
 
     routes: RouteTable
     handlers: Mapping[str, Handler]  # logical id -> handler(event, context)
+    # Fixed JSON documents served under GET beside the API (the OpenAPI document):
+    # path -> body. Not routes of the template: no function, no event.
+    documents: Mapping[str, bytes] = field(default_factory=dict)
 
     def handle(self, request: Request) -> Response:
         raw_path, raw_query = _split_target(request.target)
+        if raw_path in self.documents:
+            if request.method not in ("GET", "HEAD"):
+                message = f"{raw_path} accepts GET, not {request.method}"
+                return Response.error(405, "method_not_allowed", message, [("Allow", "GET")])
+            return Response(200, [("Content-Type", "application/json")], self.documents[raw_path])
         resolved = self.routes.resolve(request.method, raw_path)
         if isinstance(resolved, NoRoute):
             if not resolved.allow:
@@ -276,6 +292,10 @@ class _BodyError(Exception):
         self.response = Response.error(status, code, message)
 
 
+def _too_large() -> _BodyError:
+    return _BodyError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     """One connection: HTTP/1.1 keep-alive, each request handed to the gateway."""
 
@@ -290,10 +310,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.perf_counter()
         if not self.server.enter():
-            response = Response.error(503, "shutting_down", "the local API is stopping")
+            response = Response.error(
+                503, "shutting_down", "the local API is stopping", [("Retry-After", "1")]
+            )
             self.close_connection = True
         else:
             try:
+                if not _METHOD.fullmatch(self.command):
+                    raise _BodyError(400, "invalid_request", "the method is not an HTTP token")
                 body = self._read_body()
                 host, _port = self.client_address[:2]
                 response = self.server.gateway.handle(
@@ -314,19 +338,44 @@ class _RequestHandler(BaseHTTPRequestHandler):
             (time.perf_counter() - started) * 1000,
         )
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+    def __getattr__(self, name: str) -> Any:
+        """Every method reaches the gateway, which answers 405 with Allow for a method the
+        path has no route for (TRACE, FOO), as API Gateway does; http.server would send 501
+        for any method without a do_ function."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+        """The body, framed strictly: one Content-Length of ASCII digits (or identical
+        duplicates), or Transfer-Encoding: chunked alone; never both (a proxy in front
+        could read the other one: request smuggling)."""
+        lengths = self.headers.get_all("Content-Length") or []
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        if lengths and encodings:
+            raise _BodyError(
+                400, "invalid_request", "Content-Length and Transfer-Encoding are exclusive"
+            )
+        if encodings:
+            codings = [c.strip(" \t").lower() for value in encodings for c in value.split(",")]
+            if codings != ["chunked"]:
+                raise _BodyError(
+                    400, "invalid_request", "the only Transfer-Encoding accepted is chunked"
+                )
             return self._read_chunked()
-        length = self.headers.get("Content-Length")
-        if length is None:
+        if not lengths:
             return b""
-        if not length.strip().isdigit():
+        values = {member.strip(" \t") for value in lengths for member in value.split(",")}
+        if len(values) != 1:
+            raise _BodyError(400, "invalid_request", "Content-Length values differ")
+        (value,) = values
+        if not _DIGITS.fullmatch(value):
             raise _BodyError(400, "invalid_request", "Content-Length is not a number")
-        size = int(length)
-        if size > MAX_BODY_BYTES:
-            raise _BodyError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+        digits = value.lstrip("0") or "0"
+        # The length test first: int() refuses strings of more than 4,300 digits.
+        if len(digits) > len(str(MAX_BODY_BYTES)) or int(digits) > MAX_BODY_BYTES:
+            raise _too_large()
+        size = int(digits)
         body = self.rfile.read(size)
         if len(body) != size:
             raise _BodyError(400, "invalid_request", "the body is shorter than Content-Length")
@@ -335,24 +384,34 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _read_chunked(self) -> bytes:
         chunks, total = [], 0
         while True:  # bounded: every pass reads at least one line, the total is capped
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BodyError(400, "invalid_request", "malformed chunked body") from None
+            match = _CHUNK_SIZE_LINE.fullmatch(self._line())
+            if match is None:
+                raise _BodyError(400, "invalid_request", "malformed chunk size line")
+            size = int(match.group(1), 16)
             if size == 0:
-                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
-                    pass
-                return b"".join(chunks)
+                break
             total += size
             if total > MAX_BODY_BYTES:
-                raise _BodyError(
-                    413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes"
-                )
+                raise _too_large()
             chunk = self.rfile.read(size)
-            if len(chunk) != size or self.rfile.readline(1024).strip():
-                raise _BodyError(400, "invalid_request", "malformed chunked body")
+            if len(chunk) != size or self.rfile.read(2) != b"\r\n":
+                raise _BodyError(400, "invalid_request", "a chunk does not match its size")
             chunks.append(chunk)
+        for _ in range(MAX_TRAILERS + 1):  # trailers (ignored, as API Gateway does)
+            line = self._line()
+            if line == b"\r\n":
+                return b"".join(chunks)
+            if not _TRAILER_LINE.fullmatch(line):
+                raise _BodyError(400, "invalid_request", "malformed trailer")
+        raise _BodyError(400, "invalid_request", f"more than {MAX_TRAILERS} trailers")
+
+    def _line(self) -> bytes:
+        line = self.rfile.readline(MAX_LINE_BYTES + 1)
+        if len(line) > MAX_LINE_BYTES:
+            raise _BodyError(
+                400, "invalid_request", f"a chunked body line exceeds {MAX_LINE_BYTES} bytes"
+            )
+        return line
 
     def _send(self, response: Response) -> None:
         self.send_response(response.status)
@@ -369,10 +428,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """Protocol errors (a malformed request line, an unknown method, a header too long)
         in the error envelope too, instead of http.server's HTML page."""
         short = self.responses.get(code, ("error",))[0]
+        name = "invalid_request" if code == 400 else re.sub(r"\W+", "_", short.lower()).strip("_")
         self.close_connection = True
-        self._send(
-            Response.error(code, re.sub(r"\W+", "_", short.lower()).strip("_"), message or short)
-        )
+        self._send(Response.error(code, name, message or short))
 
     def version_string(self) -> str:
         return self.server_version

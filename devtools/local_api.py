@@ -11,12 +11,15 @@ The environment and moto are process-wide, so one LocalApi runs at a time per pr
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
+
+import yaml
 
 from . import template
 from .backend import LocalAws, aws_defaults
@@ -25,6 +28,8 @@ from .gateway import Binding, Gateway, GatewayServer, RouteTable
 log = logging.getLogger("devtools.local_api")
 
 DEFAULT_PORT = 3000
+OPENAPI = template.ROOT / "docs" / "openapi.yaml"
+OPENAPI_PATH = "/openapi.json"  # where the local API serves the document
 _running = threading.Lock()
 _instances = itertools.count(1)
 
@@ -39,6 +44,12 @@ def physical_ids(functions: list[template.Function], environ: Mapping[str, str])
             if isinstance(value, dict) and value.get("Ref") in ids and environ.get(name):
                 ids[value["Ref"]] = environ[name]
     return ids
+
+
+def openapi_json() -> bytes:
+    """docs/openapi.yaml as JSON, the form OpenAPI tools fetch."""
+    with open(OPENAPI, encoding="utf-8") as stream:
+        return json.dumps(yaml.safe_load(stream), indent=2).encode()
 
 
 class LocalApi:
@@ -99,7 +110,8 @@ class LocalApi:
                 function.logical_id: self._load(function, environments[function.logical_id])
                 for function in self.functions
             }
-            self.server = GatewayServer(Gateway(self.routes, handlers), self.port).start()
+            gateway = Gateway(self.routes, handlers, {OPENAPI_PATH: openapi_json()})
+            self.server = GatewayServer(gateway, self.port).start()
         except BaseException:
             self.close()
             raise

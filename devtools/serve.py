@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from .backend import BackendError
-from .local_api import DEFAULT_PORT, LocalApi
+from .local_api import DEFAULT_PORT, OPENAPI_PATH, LocalApi
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _SYNCHRONOUS_SIGNALS = hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigwait")
@@ -77,6 +77,7 @@ def banner(api: LocalApi) -> str:
     for binding in api.bindings:
         route = f"{binding.route.method:<{methods}}  {binding.route.path:<{paths}}"
         lines.append(f"  {route}  -> {binding.function.logical_id}")
+    lines += ["", f"OpenAPI document: {api.url}{OPENAPI_PATH}"]
     lines += ["", "Try:", f"  {curl_example(api)}", ""]
     return "\n".join(lines)
 

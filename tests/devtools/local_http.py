@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import socket
 import urllib.error
@@ -79,6 +80,21 @@ class Client:
 
     def delete(self, path: str) -> Reply:
         return self.request("DELETE", path)
+
+
+def raw_exchange(base_url: str, data: bytes) -> Reply:
+    """Send `data` as it is on a new connection to the server and read one response: for
+    framing the urllib client would never produce. A server that does not answer fails the
+    test with a timeout instead of hanging it."""
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    assert host == "127.0.0.1"
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT_SECS) as connection:
+        connection.sendall(data)
+        method = data.split(b" ", 1)[0].decode("latin-1")  # HEAD: no body to read
+        response = http.client.HTTPResponse(connection, method=method)
+        response.begin()
+        with response:
+            return Reply(response.status, response.headers, response.read())
 
 
 def free_port() -> int:

@@ -6,15 +6,24 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from local_http import TIMEOUT_SECS, Client
+from local_http import TIMEOUT_SECS, Client, raw_exchange
 
 from devtools import template
-from devtools.gateway import Gateway, GatewayServer, NoRoute, RouteTable
+from devtools.gateway import (
+    MAX_BODY_BYTES,
+    MAX_LINE_BYTES,
+    MAX_TRAILERS,
+    Gateway,
+    GatewayServer,
+    NoRoute,
+    RouteTable,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -197,3 +206,131 @@ def test_route_choice_follows_api_gateway():
 def test_one_route_in_two_functions_is_refused():
     with pytest.raises(ValueError, match="GET /x"):
         RouteTable([function("One", ("GET", "/x")), function("Two", ("GET", "/x"))])
+
+
+# -- framing: raw bytes over a socket ------------------------------------------------------
+
+VALIDATE = "/tokens/validate"
+
+
+def raw_request(method: str = "POST", path: str = VALIDATE, *headers: bytes, body=b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+    return head + b"".join(header + b"\r\n" for header in headers) + b"\r\n" + body
+
+
+def chunked(body: bytes) -> bytes:
+    return raw_request("POST", VALIDATE, b"Transfer-Encoding: chunked", body=body)
+
+
+@pytest.fixture
+def no_server_errors(caplog):
+    """A framing error is the client's: answered, never logged as the server's failure
+    (a traceback)."""
+    caplog.set_level(logging.WARNING)
+    yield
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def assert_refused(reply, status: int, code: str) -> None:
+    assert reply.status == status, reply.body
+    assert reply.error_code == code
+    # The rest of the request was not read: the connection cannot carry another one.
+    assert reply.headers["Connection"] == "close"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"\xb2",  # "²" in latin-1, how http.server decodes headers: str.isdigit says yes
+        b"1\xb2",
+        "\u0663".encode(),  # ARABIC-INDIC DIGIT THREE, which int() reads as 3
+        b"-1",
+        b"+2",
+        b"0x2",
+        b"2 2",
+        b"2\xa0",  # a no-break space, which str.strip() would remove
+        b"",
+    ],
+)
+def test_content_length_must_be_ascii_digits(echo_server, no_server_errors, value):
+    data = raw_request("POST", VALIDATE, b"Content-Length: " + value, body=b"{}")
+    assert_refused(raw_exchange(echo_server.url, data), 400, "invalid_request")
+
+
+def test_duplicate_content_lengths_must_agree(echo_server, no_server_errors):
+    same = raw_request("POST", VALIDATE, b"Content-Length: 2", b"Content-Length: 2", body=b"{}")
+    reply = raw_exchange(echo_server.url, same)
+    assert reply.status == 200
+    assert reply.json["event"]["body"] == "{}"
+    assert raw_exchange(echo_server.url, same.replace(b"2\r\nContent", b"2, 2\r\nX")).status == 200
+
+    differ = raw_request("POST", VALIDATE, b"Content-Length: 2", b"Content-Length: 3", body=b"{}x")
+    assert_refused(raw_exchange(echo_server.url, differ), 400, "invalid_request")
+
+
+@pytest.mark.parametrize("value", [str(MAX_BODY_BYTES + 1).encode(), b"9" * 5000])
+def test_content_length_over_the_cap_is_413_before_reading(echo_server, no_server_errors, value):
+    """5,000 digits: past what int() converts; refused by its length alone."""
+    data = raw_request("PUT", "/sessions/s1/metadata", b"Content-Length: " + value)
+    assert_refused(raw_exchange(echo_server.url, data), 413, "payload_too_large")
+
+
+@pytest.mark.parametrize(
+    "encoding", [b"chunked\r\nContent-Length: 2", b"gzip", b"gzip, chunked", b"chunked, chunked"]
+)
+def test_transfer_encoding_is_chunked_alone(echo_server, no_server_errors, encoding):
+    """Both framings at once is how requests are smuggled past a proxy: refused."""
+    data = raw_request(
+        "POST", VALIDATE, b"Transfer-Encoding: " + encoding, body=b"2\r\n{}\r\n0\r\n\r\n"
+    )
+    assert_refused(raw_exchange(echo_server.url, data), 400, "invalid_request")
+
+
+def test_chunked_body_with_extensions_and_trailers_is_read(echo_server, no_server_errors):
+    body = b'5;name=value\r\n{"a":\r\n00000002 ; x\r\n1}\r\n0\r\nX-Trailer: t\r\n\r\n'
+    reply = raw_exchange(echo_server.url, chunked(body))
+    assert reply.status == 200
+    assert reply.json["event"]["body"] == '{"a":1}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"-1\r\nxx\r\n0\r\n\r\n",  # int(b"-1", 16) is -1, and read(-1) waits for the client
+        b"0x2\r\n{}\r\n0\r\n\r\n",
+        b"+2\r\n{}\r\n0\r\n\r\n",
+        b"2_0\r\n" + b"x" * 32 + b"\r\n0\r\n\r\n",
+        b" 2\r\n{}\r\n0\r\n\r\n",
+        b"\r\n{}\r\n0\r\n\r\n",
+        b"000000002\r\n{}\r\n0\r\n\r\n",  # more than 8 hex digits
+        b"2;" + b"e" * MAX_LINE_BYTES + b"\r\n{}\r\n0\r\n\r\n",  # extension past the bound
+        b"2\r\n{}xx\r\n0\r\n\r\n",  # a chunk longer than its size
+        b"2\n{}\r\n0\r\n\r\n",  # no CR
+        b"2\r\n{}\r\n0\r\nno colon\r\n\r\n",
+        b"2\r\n{}\r\n0\r\nX-T: " + b"t" * MAX_LINE_BYTES + b"\r\n\r\n",
+        b"2\r\n{}\r\n0\r\n" + b"X-T: t\r\n" * (MAX_TRAILERS + 1) + b"\r\n",
+    ],
+)
+def test_malformed_chunked_framing_is_400(echo_server, no_server_errors, body):
+    assert_refused(raw_exchange(echo_server.url, chunked(body)), 400, "invalid_request")
+
+
+def test_chunked_body_over_the_cap_is_413(echo_server, no_server_errors):
+    reply = raw_exchange(echo_server.url, chunked(b"ffffffff\r\n{}"))
+    assert_refused(reply, 413, "payload_too_large")
+
+
+@pytest.mark.parametrize("method", ["TRACE", "FOO", "HEAD", "OPTIONS"])
+def test_any_method_without_a_route_is_405_with_allow(echo_server, no_server_errors, method):
+    reply = raw_exchange(echo_server.url, raw_request(method, "/sessions/s1/metadata"))
+    assert reply.status == 405
+    assert reply.headers["Allow"] == "DELETE, GET, PATCH, PUT"
+    if method != "HEAD":
+        assert reply.error_code == "method_not_allowed"
+
+    assert raw_exchange(echo_server.url, raw_request(method, "/nope")).status == 404
+
+
+def test_a_method_that_is_not_a_token_is_400(echo_server, no_server_errors):
+    reply = raw_exchange(echo_server.url, raw_request("G@T", "/sessions/s1/metadata"))
+    assert_refused(reply, 400, "invalid_request")

@@ -293,12 +293,12 @@ def test_a_body_that_is_not_a_json_object_is_400(load_function, name, method):
 
 
 @pytest.mark.parametrize(("name", "method"), BODY_ROUTES)
-def test_a_body_over_the_size_limit_is_400(load_function, name, method):
+def test_a_body_over_the_size_limit_is_413(load_function, name, method):
     function = load_function(name)
     body = json.dumps(dict(good_body(name), padding="x" * MAX_BODY_BYTES))
     for base64_body in (False, True):
         response = function(method, body, base64_body=base64_body)
-        error = assert_error(response, 400, "invalid_request")
+        error = assert_error(response, 413, "payload_too_large")
         assert str(MAX_BODY_BYTES) in error["message"]
 
 

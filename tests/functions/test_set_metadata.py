@@ -108,7 +108,7 @@ def test_metadata_too_large_for_one_item_is_413_and_writes_nothing(
 
     response = set_metadata(method, body)
 
-    assert_error(response, 413, "metadata_too_large")
+    assert_error(response, 413, "payload_too_large")
     assert stored(get_metadata) == {"kept": True}
 
 
@@ -120,7 +120,7 @@ def test_a_merge_that_grows_the_item_past_the_limit_is_413(set_metadata, get_met
     set_metadata("PATCH", {"first": half})
     response = set_metadata(method, {"second": half})
     if method == "PATCH":
-        assert_error(response, 413, "metadata_too_large")
+        assert_error(response, 413, "payload_too_large")
         assert stored(get_metadata) == {"first": half}
     else:
         assert response.status == 200

@@ -94,7 +94,7 @@ class Request:
         if self.body is None or not self.body.strip():
             raise HttpError(400, "invalid_request", "the request needs a JSON object body")
         if len(self.body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
-            raise HttpError(400, "invalid_request", f"the body exceeds {MAX_BODY_BYTES} bytes")
+            raise HttpError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
         try:
             value = json.loads(self.body, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
@@ -308,7 +308,7 @@ def endpoint(
             except InvalidInputError as error:
                 return error_response(400, "invalid_request", str(error))
             except TooLargeError as error:
-                return error_response(413, "metadata_too_large", str(error))
+                return error_response(413, "payload_too_large", str(error))
             except UnavailableError as error:
                 telemetry.count("Unavailable")
                 telemetry.logger.warning("AWS unavailable", extra={"reason": str(error)})
