@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes import (
     APIGatewayProxyEventV2,
 )
 
-from . import telemetry
+from . import deadline, telemetry
 from .errors import (
     ConfigurationError,
     InvalidInputError,
@@ -170,6 +170,8 @@ def endpoint(
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             telemetry.count(operation)
             request_id = ""
+            # AWS calls from here on fit in the function's remaining time (deadline.py).
+            invocation = deadline.begin(context)
             try:
                 request = parse_event(event)
                 request_id = request.request_id
@@ -199,6 +201,8 @@ def endpoint(
                 )
             except Exception as error:
                 return _internal_error(error, request_id, operation)
+            finally:
+                deadline.end(invocation)
 
         return telemetry.instrument(handler)
 
