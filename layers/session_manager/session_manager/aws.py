@@ -85,8 +85,8 @@ def keep_within_deadline(aws_client: Any) -> None:
     service_id = aws_client.meta.service_model.service_id.hyphenize()
     events = aws_client.meta.events
     events.register(f"before-call.{service_id}", _start_call)
-    # First, and specific to the service: before any handler that answers in place of
-    # the network (moto's, a test's), so a refused attempt does nothing anywhere.
+    # First, and specific to the service: ahead of moto's handler (on plain before-send),
+    # which answers in place of the network, so a refused attempt changes nothing there.
     events.register_first(f"before-send.{service_id}", _fit_attempt)
     events.register_first(f"needs-retry.{service_id}", _retry_within_deadline)
 
