@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import secrets
 import string
 import threading
@@ -25,6 +26,12 @@ def random_key(length: int = 64) -> str:
     return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
 
 
+# What DynamoDB-compatible emulators answer for a TTL API they lack.
+_NO_TTL_API = frozenset({"UnknownOperationException", "NotImplementedException"})
+
+logger = logging.getLogger(__name__)
+
+
 def ensure_table(dynamodb: Any, table_name: str) -> None:
     """Create the template's table under `table_name` (with its TTL) unless it exists."""
     spec = template.table()
@@ -37,11 +44,24 @@ def ensure_table(dynamodb: Any, table_name: str) -> None:
         TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
     ttl = spec.properties["TimeToLiveSpecification"]
-    current = dynamodb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
-    if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        dynamodb.update_time_to_live(
-            TableName=table_name,
-            TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+    try:
+        current = dynamodb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            dynamodb.update_time_to_live(
+                TableName=table_name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code not in _NO_TTL_API:
+            raise
+        # Every read treats an expired item as absent, so sessions still end on time;
+        # only the sweeping of old items is lost.
+        logger.warning(
+            "the DynamoDB endpoint has no TTL API (%s): expired sessions are refused on "
+            "read but stay stored in %s",
+            code,
+            table_name,
         )
 
 

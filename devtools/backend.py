@@ -32,6 +32,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from session_manager import wire_logs
 from session_manager.keys import MIN_KEY_CHARS
 
 from . import aws_local
@@ -62,8 +63,7 @@ def external_endpoints(environ: Mapping[str, str]) -> dict[str, str | None]:
         return dict.fromkeys(ENDPOINT_VARIABLES)
     common = environ.get("AWS_ENDPOINT_URL") or None
     return {
-        service: environ.get(variable) or common
-        for service, variable in ENDPOINT_VARIABLES.items()
+        service: environ.get(variable) or common for service, variable in ENDPOINT_VARIABLES.items()
     }
 
 
@@ -153,7 +153,8 @@ class LocalAws:
         secrets = boto3.client("secretsmanager", config=_SETUP_CONFIG)
         with self._explained("dynamodb", f"table {self.table_name}"):
             aws_local.ensure_table(dynamodb, self.table_name)
-        with self._explained("secretsmanager", f"secret {self.secret_id}"):
+        # These calls carry the key: botocore's debug logs must not (wire_logs.py).
+        with self._explained("secretsmanager", f"secret {self.secret_id}"), wire_logs.hidden():
             if not self.secret_id.startswith("arn:"):
                 aws_local.ensure_secret(secrets, self.secret_id, self.signing_key)
                 return

@@ -119,7 +119,7 @@ def test_clients_honour_botocores_endpoint_variables(monkeypatch):
 
 def test_clients_use_standard_retries_and_short_timeouts():
     config = aws.client("dynamodb").meta.config
-    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}  # aws.py retries
     assert config.connect_timeout <= 5
     assert config.read_timeout <= 10
 

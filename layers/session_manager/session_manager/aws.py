@@ -1,25 +1,55 @@
-"""boto3 clients and the one place AWS failures are sorted into this package's errors."""
+"""boto3 clients and the one place AWS failures are sorted into this package's errors.
+
+Every client made here keeps its calls inside the invocation's deadline (deadline.py):
+botocore's own retries are off, and three event hooks per client take their place:
+- before-call: the call's deadline (the invocation's, or a default budget of its own);
+- before-send: each attempt's read timeout, cut to the time left (at most MAX_READ_SECS),
+  and no attempt at all when less than MIN_READ_SECS would be left for it;
+- needs-retry: transient failures retried with jittered exponential backoff, as long as
+  the sleep and another attempt still fit before the deadline.
+So a hung or unreachable endpoint costs at most the budget, then a 503 with Retry-After.
+"""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.httpsession import URLLib3Session
 
-from .errors import UnavailableError
+from . import deadline
+from .errors import DeadlineExceededError, UnavailableError
 
 T = TypeVar("T")
 
-# Standard mode retries throttling and 5xx with backoff (3 attempts in all: botocore reads
-# "max_attempts" as retries, so it would make 4); short timeouts keep a hung connection
-# from eating the function's whole time budget before we can answer 503.
+# A TCP (and TLS) connect to DynamoDB or Secrets Manager takes milliseconds; a second
+# means the endpoint is not there.
+CONNECT_TIMEOUT_SECS = 1.0
+# Ceiling of one attempt's wait for an answer: both services answer in tens of
+# milliseconds, so a hung connection is given up in time for another attempt.
+MAX_READ_SECS = 3.0
+# Floor: an attempt with less time than this to wait would fail a healthy call; refuse
+# it and answer 503 at once instead.
+MIN_READ_SECS = 0.5
+MAX_ATTEMPTS = 3
+# Full jitter: sleep random(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**(attempt - 1))) seconds.
+BACKOFF_BASE_SECS = 0.25
+BACKOFF_CAP_SECS = 2.0
+
+# botocore >= 1.43.7x reads a per-request read timeout from the request context; older
+# ones (a Lambda runtime's may be) always wait the client's read_timeout (MAX_READ_SECS),
+# so there an attempt starts only when that whole wait fits.
+PER_REQUEST_READ_TIMEOUT = hasattr(URLLib3Session, "_get_request_timeout")
+
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "total_max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
+    # Retries are ours (needs-retry below): botocore's would sleep past the deadline.
+    retries={"mode": "standard", "total_max_attempts": 1},
+    connect_timeout=CONNECT_TIMEOUT_SECS,
+    read_timeout=MAX_READ_SECS,
     tcp_keepalive=True,
 )
 
@@ -37,11 +67,79 @@ TRANSIENT_CODES = frozenset(
         "ServiceUnavailableException",
     }
 )
+_TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+# Where a call's deadline travels, in botocore's per-call request context.
+_DEADLINE_KEY = "session_manager_deadline"
 
 
 def client(service: str) -> Any:
-    """A client honouring AWS_ENDPOINT_URL[_<SERVICE>] and the region from the environment."""
-    return boto3.client(service, config=CLIENT_CONFIG)
+    """A client honouring AWS_ENDPOINT_URL[_<SERVICE>] and the region from the environment,
+    its calls kept inside the deadline."""
+    made = boto3.client(service, config=CLIENT_CONFIG)
+    keep_within_deadline(made)
+    return made
+
+
+def keep_within_deadline(aws_client: Any) -> None:
+    """Register the deadline hooks on a client (once: each client is made once)."""
+    service_id = aws_client.meta.service_model.service_id.hyphenize()
+    events = aws_client.meta.events
+    events.register(f"before-call.{service_id}", _start_call)
+    # First, and specific to the service: ahead of moto's handler (on plain before-send),
+    # which answers in place of the network, so a refused attempt changes nothing there.
+    events.register_first(f"before-send.{service_id}", _fit_attempt)
+    events.register_first(f"needs-retry.{service_id}", _retry_within_deadline)
+
+
+def _start_call(context: dict[str, Any], **_: Any) -> None:
+    context[_DEADLINE_KEY] = deadline.for_call()
+
+
+def _fit_attempt(request: Any, **_: Any) -> None:
+    context = request.context
+    due = context.get(_DEADLINE_KEY)
+    if due is None:
+        return
+    # An attempt may spend a whole connect timeout before it starts waiting.
+    read = min(MAX_READ_SECS, due - deadline.now() - CONNECT_TIMEOUT_SECS)
+    if read < MIN_READ_SECS or (not PER_REQUEST_READ_TIMEOUT and read < MAX_READ_SECS):
+        raise DeadlineExceededError("no time left for another AWS attempt")
+    context["read_timeout"] = read
+
+
+def _retry_within_deadline(
+    attempts: int,
+    request_dict: dict[str, Any],
+    response: Any = None,
+    caught_exception: BaseException | None = None,
+    **_: Any,
+) -> float | bool:
+    """How long to sleep before retrying; False: do not retry."""
+    if attempts >= MAX_ATTEMPTS or not _is_transient(response, caught_exception):
+        return False
+    due = request_dict["context"].get(_DEADLINE_KEY)
+    delay = random.random() * min(  # noqa: S311 - jitter, not a secret
+        BACKOFF_CAP_SECS, BACKOFF_BASE_SECS * 2 ** (attempts - 1)
+    )
+    if due is not None:
+        # The sleep must leave room for an attempt the floor allows; a shorter sleep is
+        # better than none.
+        room = due - deadline.now() - CONNECT_TIMEOUT_SECS - MIN_READ_SECS
+        if room <= 0:
+            return False
+        delay = min(delay, room)
+    return delay
+
+
+def _is_transient(response: Any, caught_exception: BaseException | None) -> bool:
+    if caught_exception is not None:
+        # Refused connections, timeouts, dropped connections; not DeadlineExceededError.
+        return isinstance(caught_exception, ConnectionError | HTTPClientError)
+    if response is None:
+        return False
+    http_response, parsed = response
+    code = parsed.get("Error", {}).get("Code", "")
+    return code in TRANSIENT_CODES or http_response.status_code in _TRANSIENT_STATUSES
 
 
 def error_code(error: ClientError) -> str:
@@ -51,8 +149,9 @@ def error_code(error: ClientError) -> str:
 def call_aws(call: Callable[[], T], absent: Collection[str] = ()) -> T | None:
     """Run one AWS call; None when it fails with a code in `absent`.
 
-    Throttling and unreachable endpoints (after botocore's retries) become UnavailableError;
-    every other error propagates unchanged for the caller to judge.
+    Throttling, AWS's own 5xx and unreachable endpoints (after the retries the deadline
+    allowed) become UnavailableError; so does running out of time (DeadlineExceededError,
+    raised as it is). Every other error propagates unchanged for the caller to judge.
     """
     try:
         return call()
@@ -62,6 +161,8 @@ def call_aws(call: Callable[[], T], absent: Collection[str] = ()) -> T | None:
             return None
         if code in TRANSIENT_CODES:
             raise UnavailableError(f"AWS is throttling ({code})") from error
+        if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            raise UnavailableError(f"AWS failed ({code or 'no code'})") from error
         raise
     except (ConnectionError, HTTPClientError) as error:
         raise UnavailableError("AWS could not be reached") from error

@@ -21,3 +21,7 @@ class UnavailableError(SessionManagerError):
 
 class ConfigurationError(SessionManagerError):
     """The deployment is wrong (missing variable, short signing key): not the caller's fault."""
+
+
+class DeadlineExceededError(UnavailableError):
+    """The invocation's time for AWS ran out before an answer (HTTP 503, like any outage)."""

@@ -24,7 +24,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-from . import telemetry
+from . import deadline, telemetry
 from .errors import (
     ConfigurationError,
     InvalidInputError,
@@ -298,6 +298,8 @@ def endpoint(
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             telemetry.count(operation)
             request_id = ""
+            # AWS calls from here on fit in the function's remaining time (deadline.py).
+            invocation = deadline.begin(context)
             try:
                 request = parse_event(event, declared, getattr(context, "aws_request_id", "") or "")
                 request_id = request.request_id
@@ -320,6 +322,8 @@ def endpoint(
                 )
             except Exception as error:
                 return _internal_error(error, request_id, operation)
+            finally:
+                deadline.end(invocation)
 
         @functools.wraps(handler)
         def shaped(event: dict[str, Any], context: Any) -> dict[str, Any]:

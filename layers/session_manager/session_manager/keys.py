@@ -16,8 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any, Protocol
 
+from . import deadline, wire_logs
 from .aws import call_aws
 from .errors import ConfigurationError, UnavailableError
 
@@ -25,6 +27,10 @@ MIN_KEY_CHARS = 32
 # A token whose signature matches nothing may trigger a refetch at most this often, so a
 # flood of forged tokens cannot turn into a flood of Secrets Manager calls.
 MIN_REFRESH_INTERVAL_SECS = 10.0
+# With a key in hand, a fetch is optional: it may take this long, no more, so that an
+# outage of Secrets Manager leaves the request time for its real work (and a forged
+# token's refetch cannot eat the whole invocation).
+CACHED_FETCH_SECS = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -108,13 +114,17 @@ class SecretsManagerKeys:
                 return False
             self._last_refresh = now
             before = (self._current, self._previous)
-            self._load_current()
+            answered = self._load_current()
             if not self._previous_loaded:
                 self._previous_asked = True
-                self._load_previous()
+                # AWS not answering for AWSCURRENT will not answer for AWSPREVIOUS either:
+                # never chain a second slow fetch onto the first.
+                if answered:
+                    self._load_previous()
             return (self._current, self._previous) != before
 
-    def _load_current(self) -> None:
+    def _load_current(self) -> bool:
+        """Fetch AWSCURRENT; False when AWS did not answer and the cached key stays."""
         try:
             key = self._fetch("AWSCURRENT")
         except UnavailableError:
@@ -123,13 +133,14 @@ class SecretsManagerKeys:
             # A cached key beats an outage: tokens keep working until AWS is back.
             logger.warning("Secrets Manager unreachable; signing with the cached key")
             self._current_at = self._clock()
-            return
+            return False
         if key is None:
             raise ConfigurationError(f"secret {self._secret_id!r} has no AWSCURRENT version")
         if key != self._current:
             # Rotated (or first load): whatever AWSPREVIOUS we held may be two rotations old.
             self._previous, self._previous_loaded, self._previous_asked = None, False, False
         self._current, self._current_at = key, self._clock()
+        return True
 
     def _load_previous(self) -> None:
         try:
@@ -140,10 +151,13 @@ class SecretsManagerKeys:
 
     def _fetch(self, stage: str) -> bytes | None:
         client = self._client_factory()
-        response = call_aws(
-            lambda: client.get_secret_value(SecretId=self._secret_id, VersionStage=stage),
-            absent=("ResourceNotFoundException",),
-        )
+        # Only the first key is worth the whole request's time.
+        budget = deadline.at_most(CACHED_FETCH_SECS) if self._current else nullcontext()
+        with budget, wire_logs.hidden():
+            response = call_aws(
+                lambda: client.get_secret_value(SecretId=self._secret_id, VersionStage=stage),
+                absent=("ResourceNotFoundException",),
+            )
         if response is None:
             return None
         if "SecretString" not in response:
