@@ -118,7 +118,9 @@ def layer_dirs() -> list[Path]:
     ]
 
 
-def functions() -> list[Function]:
+def functions(*, http_only: bool = True) -> list[Function]:
+    """The functions with HttpApi routes (what the tests, the local API and the benchmarks
+    serve); with http_only=False, every function (rotate_signing_key has no route)."""
     glob = load().get("Globals", {}).get("Function", {})
     found = []
     for logical_id, resource in resources("AWS::Serverless::Function").items():
@@ -133,6 +135,8 @@ def functions() -> list[Function]:
             for event in props.get("Events", {}).values()
             if event["Type"] == "HttpApi"
         )
+        if http_only and not routes:
+            continue
         found.append(
             Function(
                 logical_id=logical_id,

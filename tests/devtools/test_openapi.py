@@ -38,11 +38,6 @@ from session_manager.validation import SESSION_ID
 with open(OPENAPI, encoding="utf-8") as _stream:
     DOCUMENT: dict[str, Any] = yaml.safe_load(_stream)
 
-# Routes the contract has and the document describes, but template.yaml does not declare
-# yet (another change adds them). Empty this set when the template gains them: the test
-# below fails until then, so that the document and the template cannot drift apart.
-NOT_YET_DEPLOYED = {("DELETE", "/sessions/{session_id}")}
-
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # What an answer must match: its status is one the operation documents (so never a 500;
 # a 503 is documented), and its content type, headers and body are the documented ones.
@@ -67,10 +62,6 @@ def template_routes() -> set[tuple[str, str]]:
     return {(r.method, r.path) for function in template.functions() for r in function.routes}
 
 
-def deployed(method: str, path: str) -> bool:
-    return (method.upper(), path) not in NOT_YET_DEPLOYED
-
-
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
 
 
@@ -90,10 +81,7 @@ def test_document_is_valid_openapi_3_1():
 
 
 def test_routes_are_the_templates():
-    documented, declared = documented_routes(), template_routes()
-    assert documented >= NOT_YET_DEPLOYED
-    assert not NOT_YET_DEPLOYED & declared, "now in template.yaml: empty NOT_YET_DEPLOYED"
-    assert documented - NOT_YET_DEPLOYED == declared
+    assert documented_routes() == template_routes()
 
 
 def test_refusal_reasons_are_the_contracts():
@@ -237,12 +225,12 @@ def test_every_documented_answer_is_what_the_handlers_send(local_api, conformanc
         assert response.status_code == 503
         assert response.headers["Retry-After"].isdigit()
 
-    # Every answer the document declares for a deployed operation was seen, and checked.
+    # Every answer the document declares for an operation was seen, and checked.
     documented = {
         (method.upper(), path, int(status))
         for path, item in DOCUMENT["paths"].items()
         for method, operation in item.items()
-        if method in _METHODS and deployed(method, path)
+        if method in _METHODS
         for status in operation["responses"]
     }
     assert conformance.seen == documented
@@ -256,7 +244,7 @@ def unavailable(*args: Any, **kwargs: Any) -> Any:
 def test_a_method_a_path_does_not_have_is_the_documented_405(local_api):
     validator = component("/components/responses/MethodNotAllowed/content/application~1json/schema")
     for path, item in DOCUMENT["paths"].items():
-        methods = {m.upper() for m in item if m in _METHODS and deployed(m, path)}
+        methods = {m.upper() for m in item if m in _METHODS}
         if not methods:
             continue
         url = local_api.url + path.replace("{session_id}", new_session())
@@ -269,7 +257,7 @@ def test_a_method_a_path_does_not_have_is_the_documented_405(local_api):
 
 # -- fuzzing: schemathesis against the local API ----------------------------------------------
 
-FUZZED = SCHEMA.exclude(lambda ctx: not deployed(ctx.operation.method, ctx.operation.path))
+
 SEED = {"seed": "kept unless a request succeeds", "n": 1}
 
 
@@ -285,7 +273,7 @@ def stored(local_api, session_id: str | None) -> Any:
 
 
 @pytest.mark.slow  # a server, and ~20 s of requests
-@FUZZED.parametrize()
+@SCHEMA.parametrize()
 @settings(
     max_examples=15,  # per operation and generation mode; the coverage phase adds its own
     deadline=None,

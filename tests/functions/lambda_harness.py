@@ -102,11 +102,11 @@ class LambdaFunction:
         return self.module.manager
 
     def route_path(self) -> str:
-        (path,) = {route.path for route in self.spec.routes}
-        return path
+        """The first route's path (delete_metadata's second route takes `route=`)."""
+        return self.spec.routes[0].path
 
     def methods(self) -> list[str]:
-        return sorted(route.method for route in self.spec.routes)
+        return sorted({route.method for route in self.spec.routes})
 
     def event(
         self,
@@ -115,12 +115,14 @@ class LambdaFunction:
         *,
         session_id: str | None = "call-1",
         base64_body: bool = False,
+        route: str | None = None,
     ) -> dict[str, Any]:
-        """An event for this function's route (from the template); `method` defaults to
-        the function's only method; `session_id=None` leaves the path parameter out."""
+        """An event for this function's route (from the template), or `route`; `method`
+        defaults to the function's only method; `session_id=None` leaves the path
+        parameter out."""
         if method is None:
             (method,) = self.methods()
-        path = self.route_path()
+        path = route or self.route_path()
         parameters = None
         if "{session_id}" in path and session_id is not None:
             parameters = {"session_id": session_id}

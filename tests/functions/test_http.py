@@ -130,7 +130,9 @@ def test_each_function_answers_every_event_source(import_function, signing_key, 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_a_path_no_route_matches_is_404_and_a_wrong_method_405(import_function, name, source):
     function = import_function(name, make_event(source))
-    for path in ("/", "/sessions/call-1", "/sessions/call-1/metadata/x", "/nowhere"):
+    paths = ("/", "/sessions/call-1", "/sessions/call-1/metadata/x", "/nowhere")
+    # delete_metadata also serves DELETE /sessions/{session_id}: its own routes are not 404s.
+    for path in [p for p in paths if not any(r.match(p) for r in function.handler.routes)]:
         event = function.make_event(function.methods()[0], path, None, good_body(name))
         raw, response = invoke(function, event)
         assert_error(response, 404, "not_found")

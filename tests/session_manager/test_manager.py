@@ -238,8 +238,8 @@ def test_activate_and_end_session_answer_true_as_in_the_sdk(manager):
     manager.set_session_metadata("s1", {"a": 1})
     assert manager.activate_session("s1") is True
     assert manager.end_session("s1") is True
-    # Tokens are stateless and metadata ends with its TTL, as the SDK's manager does.
-    assert manager.get_session_metadata("s1") == {"a": 1}
+    # Unlike the SDK's, ending a session deletes its metadata (the contract's end_session).
+    assert manager.get_session_metadata("s1") == {}
 
 
 def test_tokens_need_no_table_and_metadata_needs_one():

@@ -34,12 +34,21 @@ CONTRACT_ROUTES = {
         ("PATCH", "/sessions/{session_id}/metadata"),
         ("PUT", "/sessions/{session_id}/metadata"),
     },
-    "delete_metadata": {("DELETE", "/sessions/{session_id}/metadata")},
+    "delete_metadata": {
+        ("DELETE", "/sessions/{session_id}/metadata"),
+        ("DELETE", "/sessions/{session_id}"),
+    },
     "create_token": {("POST", "/sessions/{session_id}/tokens")},
     "validate_token": {("POST", "/tokens/validate")},
 }
 CONTRACT_DEFAULTS = {"TOKEN_EXPIRY_SECS": 900, "SESSION_TTL_SECS": 3600, "SECRET_CACHE_SECS": 300}
-CONTRACT_VARIABLES = {"SESSIONS_TABLE", "SIGNING_SECRET_ID", *CONTRACT_DEFAULTS}
+CONTRACT_VARIABLES = {
+    "SESSIONS_TABLE",
+    "SIGNING_SECRET_ID",
+    "TOKEN_REVOCATION",
+    "SINGLE_USE_TOKENS",
+    *CONTRACT_DEFAULTS,
+}
 METADATA_FUNCTIONS = ["get_metadata", "set_metadata", "delete_metadata"]
 TOKEN_FUNCTIONS = ["create_token", "validate_token"]
 
@@ -49,7 +58,8 @@ TABLE_ACTIONS = {
     # UpdateItem merges; PutItem replaces, and restarts an expired session; GetItem reads
     # back for a merge with more keys than one update expression can hold.
     "set_metadata": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-    "delete_metadata": {"dynamodb:DeleteItem"},
+    # PutItem: the revocation marker of DELETE /sessions/{id}, granted with TokenRevocation.
+    "delete_metadata": {"dynamodb:DeleteItem", "dynamodb:PutItem"},
 }
 
 
@@ -76,11 +86,18 @@ def effective(name: str, key: str) -> Any:
     return props(name).get(key, GLOBAL_FUNCTION.get(key))
 
 
-def statements(name: str) -> list[dict[str, Any]]:
+def statements(name: str, conditional: bool = True) -> list[dict[str, Any]]:
     """The function's inline policy statements; anything else (a managed policy, a SAM
-    policy template) grants more than the code needs and fails here."""
+    policy template) grants more than the code needs and fails here. A grant under
+    `!If [mode, policy, !Ref AWS::NoValue]` (an optional mode) counts as if the mode were
+    on, or is left out with conditional=False."""
     found = []
     for policy in props(name).get("Policies", []):
+        if isinstance(policy, dict) and set(policy) == {"Fn::If"}:
+            _mode, policy, otherwise = policy["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}, f"{name}: {otherwise!r}"
+            if not conditional:
+                continue
         assert isinstance(policy, dict) and set(policy) == {"Statement"}, (
             f"{name}: only inline statements, not {policy!r}"
         )
@@ -309,9 +326,10 @@ def test_metadata_functions_get_only_their_table_calls(name):
 
 @pytest.mark.parametrize("name", TOKEN_FUNCTIONS)
 def test_token_functions_can_only_read_the_secret(name):
-    assert actions(name) == {"secretsmanager:GetSecretValue"}
-    assert not any(action.startswith("dynamodb:") for action in actions(name))
-    assert resources_of(name) == [{"Ref": SECRET_ID}] * len(statements(name))
+    """Unless a token lifecycle mode is on (tests/template/test_lifecycle_template.py)."""
+    base = statements(name, conditional=False)
+    assert {a for s in base for a in as_list(s["Action"])} == {"secretsmanager:GetSecretValue"}
+    assert [r for s in base for r in as_list(s["Resource"])] == [{"Ref": SECRET_ID}] * len(base)
 
 
 # -- logs -----------------------------------------------------------------------------------

@@ -6,15 +6,16 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from . import aws, tokens
 from .errors import ConfigurationError, InvalidInputError
 from .keys import SecretsManagerKeys, SigningKeys, StaticKey
+from .ledger import TokenLedger
 from .store import MetadataStore
-from .validation import check_function_name, check_session_id
+from .validation import FUNCTION_NAME, check_function_name, check_session_id
 
 _UNSET = object()
 # The SDK's debug_token answer when debug mode is off (signalwire 3.7, signalwire_agents 1.1).
@@ -33,6 +34,27 @@ def _env_int(name: str, default: int) -> int:
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, not {value}")
     return value
+
+
+def _env_flag(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+    return raw == "true"
+
+
+def _single_use(setting: bool | str | Iterable[str]) -> bool | frozenset[str]:
+    """SINGLE_USE_TOKENS: True (every function), False, or the function names it covers."""
+    if isinstance(setting, bool):
+        return setting
+    if isinstance(setting, str):
+        if setting.strip().lower() in ("", "true", "false"):
+            return setting.strip().lower() == "true"
+        setting = setting.split(",")
+    names = frozenset(name.strip() for name in setting if name.strip())
+    if not all(FUNCTION_NAME.fullmatch(name) for name in names):
+        raise ConfigurationError("SINGLE_USE_TOKENS: true, false or comma-separated function names")
+    return names
 
 
 class SessionManager:
@@ -60,6 +82,8 @@ class SessionManager:
         dynamodb_client: Any = None,
         secrets_client: Any = None,
         clock: Callable[[], float] | None = None,
+        token_revocation: bool | None = None,
+        single_use_tokens: bool | str | Iterable[str] | None = None,
     ) -> None:
         if token_expiry_secs is None:
             token_expiry_secs = _env_int("TOKEN_EXPIRY_SECS", 900)
@@ -95,6 +119,15 @@ class SessionManager:
         else:
             self._keys = None
         self._store: MetadataStore | None = None
+        if token_revocation is None:
+            token_revocation = _env_flag("TOKEN_REVOCATION")
+        if single_use_tokens is None:
+            single_use_tokens = os.environ.get("SINGLE_USE_TOKENS", "")
+        self.token_revocation = bool(token_revocation)
+        self.single_use_tokens = _single_use(single_use_tokens)
+        self._ledger: TokenLedger | None = None
+        if (self.token_revocation or self.single_use_tokens) and not table_name:
+            raise ConfigurationError("token revocation and single-use tokens need a table")
 
     @property
     def secret_key(self) -> str | None:
@@ -122,6 +155,8 @@ class SessionManager:
             "secret_id": os.environ.get("SIGNING_SECRET_ID") or None,
             "session_ttl_secs": _env_int("SESSION_TTL_SECS", 3600),
             "secret_cache_secs": _env_int("SECRET_CACHE_SECS", 300),
+            "token_revocation": _env_flag("TOKEN_REVOCATION"),
+            "single_use_tokens": _single_use(os.environ.get("SINGLE_USE_TOKENS", "")),
         }
         settings.update(overrides)
         if not settings["table_name"]:
@@ -152,6 +187,14 @@ class SessionManager:
         return self._store
 
     @property
+    def ledger(self) -> TokenLedger:
+        if self._ledger is None:
+            self._ledger = TokenLedger(
+                self._table_name or "", lambda: self._client("dynamodb"), clock=self._now
+            )
+        return self._ledger
+
+    @property
     def keys(self) -> SigningKeys:
         if self._keys is None:
             raise ConfigurationError("no signing key: pass secret_key or set SIGNING_SECRET_ID")
@@ -166,7 +209,14 @@ class SessionManager:
         return True
 
     def end_session(self, call_id: str) -> bool:
-        # As in the SDK: tokens are stateless, and metadata ends with its TTL.
+        """The call is over: its metadata is deleted and, with token revocation, its
+        tokens are refused from now on, on every instance. Revoked first: should the
+        delete fail, a retry finds the tokens already refused."""
+        check_session_id(call_id)
+        if self.token_revocation:
+            self.ledger.revoke(call_id, self.token_expiry_secs)
+        if self._table_name:
+            self.store.delete(call_id)
         return True
 
     # -- tokens -------------------------------------------------------------------------
@@ -191,11 +241,22 @@ class SessionManager:
         reason = tokens.check_claims(parsed, call_id, function_name, self._now())
         if reason:
             return reason
-        if tokens.signed_by(parsed, self.keys.verification_keys()):
-            return None
-        if self.keys.refresh() and tokens.signed_by(parsed, self.keys.verification_keys()):
-            return None
-        return tokens.BAD_SIGNATURE
+        if not tokens.signed_by(parsed, self.keys.verification_keys()) and not (
+            self.keys.refresh() and tokens.signed_by(parsed, self.keys.verification_keys())
+        ):
+            return tokens.BAD_SIGNATURE
+        # Only a genuine token reaches the ledger: a forgery costs no read and burns no slot.
+        if self.token_revocation and self.ledger.is_revoked(parsed.call_id):
+            return tokens.REVOKED
+        if self._single_use(function_name) and not self.ledger.record_use(
+            parsed.call_id, parsed.nonce, parsed.expiry
+        ):
+            return tokens.REPLAYED
+        return None
+
+    def _single_use(self, function_name: str) -> bool:
+        setting = self.single_use_tokens
+        return setting is True or bool(setting and function_name in setting)
 
     def validate_token(self, call_id: str, function_name: str, token: str) -> bool:
         return self.check_token(call_id, function_name, token) is None

@@ -36,6 +36,8 @@ WRONG_FUNCTION = "wrong_function"
 WRONG_CALL = "wrong_call"
 EXPIRED = "expired"
 BAD_SIGNATURE = "bad_signature"
+REVOKED = "revoked"  # its call has ended (TOKEN_REVOCATION)
+REPLAYED = "replayed"  # already validated once (SINGLE_USE_TOKENS)
 
 
 @dataclass(frozen=True)
