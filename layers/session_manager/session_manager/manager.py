@@ -54,6 +54,12 @@ class SessionManager:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.token_expiry_secs = int(token_expiry_secs)
+        if not 0 < self.token_expiry_secs <= tokens.MAX_LIFETIME_SECS:
+            # Never mint a token we would refuse: dead on arrival, or past the expiry field.
+            raise ConfigurationError(
+                f"token_expiry_secs must be 1 to {tokens.MAX_LIFETIME_SECS}, "
+                f"not {self.token_expiry_secs}"
+            )
         self._clock = clock
         self._lock = threading.Lock()
         self._clients = {"dynamodb": dynamodb_client, "secretsmanager": secrets_client}
