@@ -19,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from devtools import aws_local, template
@@ -76,7 +77,9 @@ def _median(samples: list[dict[str, float]], field: str) -> float:
     return statistics.median(sample[field] for sample in samples)
 
 
-def run(endpoint: str, runs: int = 7) -> list[dict[str, object]]:
+def run(
+    endpoint: str, runs: int = 7, progress: Callable[[str], None] | None = None
+) -> list[dict[str, object]]:
     """Measure every function of the template; `endpoint` is a moto server's URL."""
     import boto3
 
@@ -111,7 +114,9 @@ def run(endpoint: str, runs: int = 7) -> list[dict[str, object]]:
         ours_first = ["function", "1", str(function.code_dir), str(event)]
         samples: dict[str, list] = {"bi": [], "bf": [], "oi": [], "of": []}
         _probe(ours_first, base_env)  # warm the OS page cache and .pyc files first
-        for _ in range(runs):  # interleaved, so drift in the machine hits both sides
+        for run_ in range(runs):  # interleaved, so drift in the machine hits both sides
+            if progress:
+                progress(f"cold start: {function.name}, run {run_ + 1}/{runs}")
             samples["bi"].append(_probe(baseline_import, base_env))
             samples["oi"].append(_probe(ours_import, base_env))
             samples["bf"].append(_probe(baseline_first, base_env))
@@ -134,6 +139,8 @@ def run(endpoint: str, runs: int = 7) -> list[dict[str, object]]:
     }
     get = next(f for f in functions if f.name == "get_metadata")
     args = ["function", "0", str(get.code_dir), str(ROOT / "events" / "get_metadata.json")]
+    if progress:
+        progress("cold start: get_metadata with Powertools Tracer")
     with_tracer = [_probe(args, tracer_env) for _ in range(runs)]
     bare = ["baseline", "0", "dynamodb", "get_item", "{}"]
     baseline = [_probe(bare, base_env) for _ in range(runs)]
