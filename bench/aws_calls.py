@@ -29,6 +29,7 @@ from devtools.context import LambdaContext
 
 KEY = "bench-signing-key-" + "0123456789abcdef" * 3
 SIZES = {"1 KB": 1024, "100 KB": 100 * 1024}
+ITEM_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan")
 FUNCTION = "get_weather"
 
 # us-east-1 on-demand list prices (2025), per million unless said otherwise.
@@ -71,14 +72,29 @@ class _Counter:
         self.calls: list[str] = []
         self.moto_units = 0.0
 
+    def _handlers(self) -> list[tuple[str, Callable[..., None]]]:
+        return [
+            ("before-call", self._before_call),
+            *(
+                (f"before-parameter-build.dynamodb.{operation}", self._ask_capacity)
+                for operation in ITEM_OPERATIONS
+            ),
+            ("after-call.dynamodb", self._after_call),
+        ]
+
     def install(self) -> None:
+        """On boto3's default session, where the functions' clients are made; every client
+        made from it afterwards carries the handlers."""
         import boto3
 
         boto3.setup_default_session()
-        session_events = boto3.DEFAULT_SESSION.events
-        session_events.register("before-call", self._before_call)
-        session_events.register("before-parameter-build.dynamodb", self._ask_capacity)
-        session_events.register("after-call.dynamodb", self._after_call)
+        for event, handler in self._handlers():
+            boto3.DEFAULT_SESSION.events.register(event, handler)
+
+    def uninstall(self) -> None:
+        import boto3
+
+        boto3.setup_default_session()  # later clients (other benchmarks) start clean
 
     def _before_call(self, event_name: str, **_: Any) -> None:
         _, service, operation = event_name.split(".", 2)
@@ -128,12 +144,20 @@ def _cost(row: dict[str, Any], memory_mb: int) -> float:
 
 def run(endpoint: str, progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     # The functions' own output (EMF documents, log lines) is measured, not printed.
-    with contextlib.redirect_stdout(io.StringIO()) as output:
-        return _run(endpoint, output, progress)
+    counter = _Counter()
+    counter.install()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as output:
+            return _run(endpoint, output, counter, progress)
+    finally:
+        counter.uninstall()
 
 
 def _run(
-    endpoint: str, output: io.StringIO, progress: Callable[[str], None] | None
+    endpoint: str,
+    output: io.StringIO,
+    counter: _Counter,
+    progress: Callable[[str], None] | None,
 ) -> list[dict[str, Any]]:
     import boto3
 
@@ -155,8 +179,6 @@ def _run(
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     memory_mb = int(template.load()["Globals"]["Function"].get("MemorySize", 128))
     seeder = SessionManager(secret_key=KEY, table_name=table_name, dynamodb_client=dynamodb)
-    counter = _Counter()
-    counter.install()
 
     def item(session_id: str) -> dict[str, Any] | None:
         return dynamodb.get_item(
