@@ -128,6 +128,8 @@ def run(
                 "baseline_import_ms": _median(samples["bi"], "import_ms"),
                 "first_ms": _median(samples["of"], "total_ms"),
                 "baseline_first_ms": _median(samples["bf"], "total_ms"),
+                "cpu_first_ms": _median(samples["of"], "cpu_total_ms"),
+                "baseline_cpu_first_ms": _median(samples["bf"], "cpu_total_ms"),
                 "peak_mb": _median(samples["of"], "peak_rss_kb") / 1024,
                 "baseline_peak_mb": _median(samples["bf"], "peak_rss_kb") / 1024,
             }
@@ -159,15 +161,17 @@ def run(
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
         "| function | INIT ms (boto3) | x | INIT+1st request ms (boto3) | x "
-        "| peak RSS MB (boto3) | x |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| same, CPU ms (boto3) | x | peak RSS MB (boto3) | x |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         first = (
             f"{row['first_ms']:.0f} ({row['baseline_first_ms']:.0f}) | "
-            f"{row['first_ms'] / row['baseline_first_ms']:.2f}"
+            f"{row['first_ms'] / row['baseline_first_ms']:.2f} | "
+            f"{row['cpu_first_ms']:.0f} ({row['baseline_cpu_first_ms']:.0f}) | "
+            f"{row['cpu_first_ms'] / row['baseline_cpu_first_ms']:.2f}"
             if "first_ms" in row
-            else "- | -"
+            else "- | - | - | -"
         )
         lines.append(
             f"| {row['function']} | {row['import_ms']:.0f} ({row['baseline_import_ms']:.0f}) | "
