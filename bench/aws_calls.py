@@ -130,7 +130,7 @@ def _units(calls: list[str], before: int, after: int) -> tuple[int, int]:
 def _cost(row: dict[str, Any], memory_mb: int) -> float:
     """Dollars per million warm invocations of this operation."""
     gb_seconds = memory_mb / 1024 * BILLED_MS / 1000 * 1_000_000
-    secrets_calls = sum(call.startswith("secretsmanager.") for call in row["warm_calls"])
+    secrets_calls = sum(call.startswith("secrets-manager.") for call in row["warm_calls"])
     return (
         PRICES["http_api_per_million"]
         + PRICES["lambda_requests_per_million"]
