@@ -116,7 +116,8 @@ def _encode(raw: bytes) -> bytes:
 # atomic, so threads never share a nonce; a forked child drops its parent's unused ones.
 _NONCES: deque[str] = deque()
 _NONCE_BATCH = 512
-os.register_at_fork(after_in_child=_NONCES.clear)
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_NONCES.clear)
 
 
 def _nonce() -> str:
