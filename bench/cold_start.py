@@ -19,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from devtools import aws_local, template
@@ -76,7 +77,9 @@ def _median(samples: list[dict[str, float]], field: str) -> float:
     return statistics.median(sample[field] for sample in samples)
 
 
-def run(endpoint: str, runs: int = 7) -> list[dict[str, object]]:
+def run(
+    endpoint: str, runs: int = 7, progress: Callable[[str], None] | None = None
+) -> list[dict[str, object]]:
     """Measure every function of the template; `endpoint` is a moto server's URL."""
     import boto3
 
@@ -111,7 +114,9 @@ def run(endpoint: str, runs: int = 7) -> list[dict[str, object]]:
         ours_first = ["function", "1", str(function.code_dir), str(event)]
         samples: dict[str, list] = {"bi": [], "bf": [], "oi": [], "of": []}
         _probe(ours_first, base_env)  # warm the OS page cache and .pyc files first
-        for _ in range(runs):  # interleaved, so drift in the machine hits both sides
+        for run_ in range(runs):  # interleaved, so drift in the machine hits both sides
+            if progress:
+                progress(f"cold start: {function.name}, run {run_ + 1}/{runs}")
             samples["bi"].append(_probe(baseline_import, base_env))
             samples["oi"].append(_probe(ours_import, base_env))
             samples["bf"].append(_probe(baseline_first, base_env))
@@ -123,6 +128,8 @@ def run(endpoint: str, runs: int = 7) -> list[dict[str, object]]:
                 "baseline_import_ms": _median(samples["bi"], "import_ms"),
                 "first_ms": _median(samples["of"], "total_ms"),
                 "baseline_first_ms": _median(samples["bf"], "total_ms"),
+                "cpu_first_ms": _median(samples["of"], "cpu_total_ms"),
+                "baseline_cpu_first_ms": _median(samples["bf"], "cpu_total_ms"),
                 "peak_mb": _median(samples["of"], "peak_rss_kb") / 1024,
                 "baseline_peak_mb": _median(samples["bf"], "peak_rss_kb") / 1024,
             }
@@ -134,6 +141,8 @@ def run(endpoint: str, runs: int = 7) -> list[dict[str, object]]:
     }
     get = next(f for f in functions if f.name == "get_metadata")
     args = ["function", "0", str(get.code_dir), str(ROOT / "events" / "get_metadata.json")]
+    if progress:
+        progress("cold start: get_metadata with Powertools Tracer")
     with_tracer = [_probe(args, tracer_env) for _ in range(runs)]
     bare = ["baseline", "0", "dynamodb", "get_item", "{}"]
     baseline = [_probe(bare, base_env) for _ in range(runs)]
@@ -152,15 +161,17 @@ def run(endpoint: str, runs: int = 7) -> list[dict[str, object]]:
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
         "| function | INIT ms (boto3) | x | INIT+1st request ms (boto3) | x "
-        "| peak RSS MB (boto3) | x |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| same, CPU ms (boto3) | x | peak RSS MB (boto3) | x |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         first = (
             f"{row['first_ms']:.0f} ({row['baseline_first_ms']:.0f}) | "
-            f"{row['first_ms'] / row['baseline_first_ms']:.2f}"
+            f"{row['first_ms'] / row['baseline_first_ms']:.2f} | "
+            f"{row['cpu_first_ms']:.0f} ({row['baseline_cpu_first_ms']:.0f}) | "
+            f"{row['cpu_first_ms'] / row['baseline_cpu_first_ms']:.2f}"
             if "first_ms" in row
-            else "- | -"
+            else "- | - | - | -"
         )
         lines.append(
             f"| {row['function']} | {row['import_ms']:.0f} ({row['baseline_import_ms']:.0f}) | "

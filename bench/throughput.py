@@ -122,11 +122,11 @@ def _client(
         connection.close()
 
 
-def _measure(port: int, case: Case) -> dict[str, float]:
+def _measure(port: int, case: Case, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
     budget, lock = [MAX_REQUESTS], threading.Lock()
     started = time.perf_counter()
-    stop_at = started + SECONDS
+    stop_at = started + seconds
     threads = [
         threading.Thread(target=_client, args=(port, case, c, stop_at, budget, lock, latencies))
         for c in range(CLIENTS)
@@ -134,14 +134,14 @@ def _measure(port: int, case: Case) -> dict[str, float]:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=SECONDS + 30)
+        thread.join(timeout=seconds + 30)
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
     return {
         "requests": len(ordered),
         "rps": len(ordered) / elapsed,
         "p50_ms": statistics.median(ordered) * 1000,
-        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+        "p99_ms": ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000,
     }
 
 
@@ -158,7 +158,11 @@ def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float =
     raise RuntimeError("devtools.serve did not start listening")
 
 
-def run(port: int) -> list[dict[str, object]]:
+def run(
+    port: int,
+    seconds: float = SECONDS,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, object]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["SIGNING_SECRET"] = KEY
     server = subprocess.Popen(
@@ -174,7 +178,13 @@ def run(port: int) -> list[dict[str, object]]:
         seed.request("PUT", "/sessions/bench-read/metadata", body=b'{"caller": "+15551234567"}')
         seed.getresponse().read()
         seed.close()
-        return [{"route": case.name, **_measure(port, case)} for case in _cases()]
+        rows = []
+        cases = _cases()
+        for index, case in enumerate(cases):
+            if progress:
+                progress(f"HTTP: {case.name} for {seconds:g} s ({index + 1}/{len(cases)})")
+            rows.append({"route": case.name, **_measure(port, case, seconds)})
+        return rows
     finally:
         server.send_signal(signal.SIGINT)
         try:

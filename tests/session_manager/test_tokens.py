@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from session_manager import InvalidInputError, SessionManager, tokens
+from session_manager import ConfigurationError, InvalidInputError, SessionManager, tokens
 
 KEY = "token-tests-key-0123456789abcdefghij"  # 36 characters
 OTHER_KEY = "another-key-entirely-0123456789abcdef"
@@ -409,3 +409,107 @@ def test_debug_token_answers_invalid_format_for_garbage(debug_sm, token):
 def test_debug_token_of_an_expiry_past_year_9999_is_invalid_format(debug_sm):
     # A well-shaped token whose expiry no datetime can hold must not raise in a log line.
     assert debug_sm.debug_token(build(expiry=253_402_300_800))["valid_format"] is False
+
+
+# -- spellings: exactly the canonical padded and unpadded forms ------------------------------
+
+
+def test_canonical_padded_and_unpadded_spellings_validate(sm):
+    # A call id whose token needs padding: the Python SDK pads, the TypeScript SDK does not.
+    token = build(call_id="c")
+    assert token.endswith("=")
+    assert sm.check_token("c", FUNCTION, token) is None
+    assert sm.check_token("c", FUNCTION, token.rstrip("=")) is None
+
+
+@pytest.mark.parametrize("call_id", ["c", "cc", "ccc"], ids=["no =", "one =", "two ="])
+def test_an_extra_padding_character_is_malformed(sm, call_id):
+    token = build(call_id=call_id)
+    assert sm.check_token(call_id, FUNCTION, token) is None
+    assert sm.check_token(call_id, FUNCTION, token + "=") == tokens.MALFORMED
+    assert sm.check_token(call_id, FUNCTION, token.rstrip("=") + "=" * 3) == tokens.MALFORMED
+
+
+def test_half_padding_is_malformed(sm):
+    token = build(call_id="ccc")
+    assert token.endswith("==")
+    assert sm.check_token("ccc", FUNCTION, token[:-1]) == tokens.MALFORMED
+
+
+def _with_low_bits_set(token: str) -> str:
+    """The same bytes, spelled with non-zero unused bits in the last base64 character."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    body = token.rstrip("=")
+    last = alphabet.index(body[-1])
+    return body[:-1] + alphabet[last | 1] + token[len(body) :]
+
+
+@pytest.mark.parametrize("remainder", [1, 2], ids=["4 unused bits", "2 unused bits"])
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
+def test_nonzero_unused_bits_are_malformed(sm, remainder, padded):
+    # A call id that leaves `remainder` bytes in the last base64 group.
+    call_id = next(c for c in ("c", "cc", "ccc") if len(decode(build(call_id=c))) % 3 == remainder)
+    token = build(call_id=call_id, padded=padded)
+    mangled = _with_low_bits_set(token)
+    assert mangled != token
+    assert base64.urlsafe_b64decode(mangled + "=" * (-len(mangled) % 4)) == (
+        base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    ), "a lenient decoder reads both as the same token"
+    assert sm.check_token(call_id, FUNCTION, token) is None
+    assert sm.check_token(call_id, FUNCTION, mangled) == tokens.MALFORMED
+
+
+def test_a_repeated_token_is_parsed_the_same_and_checked_every_time(sm):
+    token = build()
+    assert tokens.parse(token) == tokens.parse(token)
+    # Parsing is remembered; the signature is not: another key still refuses it.
+    other = SessionManager(secret_key=OTHER_KEY)
+    assert other.check_token(CALL, FUNCTION, token) == tokens.BAD_SIGNATURE
+    assert sm.check_token(CALL, FUNCTION, token) is None
+
+
+# -- the fast paths agree with the plain ones ------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [1, 32, 63, 64, 65, 200], ids=lambda n: f"{n}-byte key")
+def test_sign_is_hmac_sha256(length):
+    key = bytes(range(1, 256))[:length] if length < 255 else bytes(length)
+    for message in (b"", b"a", b"call:fn:1:nonce" * 9):
+        assert tokens.sign(key, message) == hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "call_id",
+    ["a", "root.2", ".", "..", ".a.", "a..b", "-_.", "x" * 128, "x" * 129, "a" * 127 + "."],
+)
+def test_call_ids_parse_exactly_as_session_ids_validate(sm, call_id):
+    from session_manager.validation import SESSION_ID
+
+    parsed = tokens.parse(build(call_id=call_id))
+    if SESSION_ID.fullmatch(call_id):
+        assert parsed is not None and parsed.call_id == call_id
+    else:
+        assert parsed is None
+
+
+# -- lifetimes: a manager never mints a token it would refuse --------------------------------
+
+
+@pytest.mark.parametrize("lifetime", [0, -1, tokens.MAX_LIFETIME_SECS + 1, 10**12])
+def test_a_lifetime_that_mints_refused_tokens_is_a_configuration_error(lifetime):
+    with pytest.raises(ConfigurationError, match="token_expiry_secs"):
+        SessionManager(token_expiry_secs=lifetime, secret_key=KEY)
+
+
+@pytest.mark.parametrize("lifetime", [1, tokens.MAX_LIFETIME_SECS])
+def test_the_longest_and_shortest_lifetimes_mint_valid_tokens(clock, lifetime):
+    manager = SessionManager(token_expiry_secs=lifetime, secret_key=KEY, clock=clock)
+    token = manager.generate_token(FUNCTION, CALL)
+    assert tokens.parse(token).expiry <= tokens.MAX_EXPIRY
+    assert manager.check_token(CALL, FUNCTION, token) is None
+
+
+def test_nonces_never_repeat_across_batches(sm):
+    nonces = [minted_fields(sm)[3] for _ in range(3 * tokens._NONCE_BATCH)]
+    assert len(set(nonces)) == len(nonces)
+    assert all(re.fullmatch(r"[0-9a-f]{16}", nonce) for nonce in nonces)

@@ -100,6 +100,12 @@ class SessionManager:
                 "more) or set SIGNING_SECRET_ID, and set SESSIONS_TABLE for metadata"
             )
         self.token_expiry_secs = int(token_expiry_secs)
+        if not 0 < self.token_expiry_secs <= tokens.MAX_LIFETIME_SECS:
+            # Never mint a token we would refuse: dead on arrival, or past the expiry field.
+            raise ConfigurationError(
+                f"token_expiry_secs must be 1 to {tokens.MAX_LIFETIME_SECS}, "
+                f"not {self.token_expiry_secs}"
+            )
         # None: time.time, looked up at each call, so a test's patch("time.time") moves
         # our clock as it moves the SDK's.
         self._clock = clock

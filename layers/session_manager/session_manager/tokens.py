@@ -3,31 +3,55 @@
 Wire format (the SDK's, byte for byte):
     urlsafe_b64("{call_id}.{function_name}.{expiry}.{nonce}.{hex_hmac_sha256}")
 signed over "{call_id}:{function_name}:{expiry}:{nonce}". The call id may contain dots
-("root.2"), so the token splits from the right.
+("root.2"), so the fields are matched from the right.
+
+This is the hot path of every tool call, so it is written for speed (see `make bench`):
+the keyed HMAC state is built once per key and copied per token, a token is decoded and
+checked by one base64 round trip and one regex, and nothing here raises on bad input.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
-import secrets
+from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from .validation import FUNCTION_NAME, SESSION_ID
+from .validation import FUNCTION_NAME
 
 MAX_TOKEN_CHARS = 1024
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
-# Stricter than the SDK, which int()s the expiry (so "+1_0" parses) and takes any nonce:
-# a field either has exactly the shape we mint or the token is malformed. No leading zero:
-# the signed message is rebuilt from int(expiry), so "0123" would pass as "123". At most 11
-# digits (year 5138): 12 can pass year 9999, where debug_token's datetime would raise.
-_EXPIRY = re.compile(r"[1-9][0-9]{0,10}")
-_NONCE = re.compile(r"[0-9a-f]{16,64}")  # Python SDK: 16 hex, TypeScript SDK: 32 hex
-_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+# The latest expiry a token may carry: 11 digits (year 5138). 12 can pass year 9999, where
+# debug_token's datetime would raise. A manager refuses a lifetime that could mint past it.
+MAX_EXPIRY = 99_999_999_999
+# The longest token lifetime a manager accepts (and the template's TokenExpirySecs MaxValue):
+# a year. Tool tokens live minutes; a year keeps now + lifetime far inside MAX_EXPIRY.
+MAX_LIFETIME_SECS = 365 * 24 * 3600
+
+# The decoded token in one pass, stricter than the SDK (which int()s the expiry, so "+1_0"
+# parses, and takes any nonce): every field has exactly the shape we mint or the token is
+# malformed. No leading zero in the expiry: the signed message is rebuilt from the parsed
+# fields, and "0123" must not pass as "123". Nonce: 16 hex (Python SDK) to 32 (TypeScript
+# SDK) and a little more. Only the call id may hold dots, and it comes first, so the
+# anchored match splits exactly as rsplit(".", 4) would.
+# The call id is validation.SESSION_ID's alphabet, spelled as runs between dots: taken a
+# run at a time (possessive, lazy) the match costs a fifth of `[A-Za-z0-9._-]{1,128}`'s,
+# which backtracks through the whole token. Its length (1 to 128) is checked after the
+# match; test_tokens.py checks the two spellings agree.
+_CALL_ID = r"(?:[A-Za-z0-9_-]++|\.)+?"
+_MAX_CALL_ID = 128
+_TOKEN = re.compile(
+    rf"({_CALL_ID})\.({FUNCTION_NAME.pattern})\.([1-9][0-9]{{0,10}})"
+    r"\.([0-9a-f]{16,64})\.([0-9a-f]{64})"
+)
+# base64url <-> standard base64, for binascii's C codec.
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_PADDING = (b"", b"=", b"==", b"===")  # "===" never decodes: a length of 4n+1 is malformed
+_new_tuple = tuple.__new__
 
 # Reasons a token is refused; also the `reason` codes of POST /tokens/validate.
 MALFORMED = "malformed"
@@ -40,8 +64,8 @@ REVOKED = "revoked"  # its call has ended (TOKEN_REVOCATION)
 REPLAYED = "replayed"  # already validated once (SINGLE_USE_TOKENS)
 
 
-@dataclass(frozen=True)
-class ParsedToken:
+class ParsedToken(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: as immutable, and several times cheaper to build.
     call_id: str
     function_name: str
     expiry: int
@@ -52,46 +76,116 @@ class ParsedToken:
         return f"{self.call_id}:{self.function_name}:{self.expiry}:{self.nonce}".encode()
 
 
+# HMAC-SHA256 (RFC 2104) with the keyed states kept: hashing the key into the inner and
+# outer pads is half of an HMAC's cost, so it is done once per key, and each message only
+# copies the two states (C calls; hmac.HMAC.copy() adds Python frames and runs at half the
+# speed). Keys change only on rotation; the bound keeps a long-lived process from
+# collecting them. tests/session_manager/test_tokens.py checks it against hmac.new.
+_BLOCK = hashlib.sha256().block_size
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+_KEYED: dict[bytes, tuple[Any, Any]] = {}
+_MAX_KEYED = 8
+
+
+def _keyed(key: bytes) -> tuple[Any, Any]:
+    states = _KEYED.get(key)
+    if states is None:
+        if len(_KEYED) >= _MAX_KEYED:
+            _KEYED.clear()
+        block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        states = hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD))
+        _KEYED[key] = states
+    return states
+
+
 def sign(key: bytes, message: bytes) -> str:
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    """The hex HMAC-SHA256 of `message` under `key`."""
+    inner, outer = _KEYED.get(key) or _keyed(key)
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
+
+
+def _encode(raw: bytes) -> bytes:
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE)
+
+
+# Nonces: 8 bytes of os.urandom each, as secrets.token_hex(8) makes them, drawn 512 at a
+# time: one getrandom syscall per token was a fifth of minting's cost. deque.popleft is
+# atomic, so threads never share a nonce; a forked child drops its parent's unused ones.
+_NONCES: deque[str] = deque()
+_NONCE_BATCH = 512
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
+    os.register_at_fork(after_in_child=_NONCES.clear)
+
+
+def _nonce() -> str:
+    try:
+        return _NONCES.popleft()
+    except IndexError:
+        pool = os.urandom(8 * _NONCE_BATCH)
+        _NONCES.extend(pool[i : i + 8].hex() for i in range(8, len(pool), 8))
+        return pool[:8].hex()
 
 
 def mint(key: bytes, call_id: str, function_name: str, expiry: int) -> str:
     """A token in the SDK's format; the caller has validated call id and function name."""
-    nonce = secrets.token_hex(8)
-    message = f"{call_id}:{function_name}:{expiry}:{nonce}".encode()
-    raw = f"{call_id}.{function_name}.{expiry}.{nonce}.{sign(key, message)}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
+    nonce = _nonce()
+    signature = sign(key, f"{call_id}:{function_name}:{expiry}:{nonce}".encode())
+    raw = f"{call_id}.{function_name}.{expiry}.{nonce}.{signature}".encode()
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).decode("ascii")
+
+
+# Tokens parsed lately. A SignalWire agent mints one token per function per call and the
+# platform sends that same token with every invocation of the function, and the SDK's
+# handler parses it twice (debug_token, then validate_tool_token): most parses repeat one.
+# Parsing is a pure function of the token and a ParsedToken is immutable, so a hit skips
+# only the decoding; the signature is still checked against every key on every call.
+# Only well-formed tokens are kept (garbage cannot evict them), at most _MAX_PARSED of them
+# (about 700 bytes each), cleared when full.
+_PARSED: dict[str, ParsedToken] = {}
+_MAX_PARSED = 256
 
 
 def parse(token: object) -> ParsedToken | None:
-    """Decode a token without checking its signature; None when it is not well formed."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
+    """Decode a token without checking its signature; None when it is not well formed.
+
+    Exactly two spellings are accepted: canonical base64url with its padding (the Python
+    SDK's) and the same without padding (the TypeScript SDK's). Re-encoding the decoded
+    bytes must give the token back, which refuses in one comparison a stray character, an
+    extra "=", standard base64's "+" and "/", and non-zero unused bits in the last
+    character, all of which a lenient decoder would accept as the same token.
+    """
+    if type(token) is not str or len(token) > MAX_TOKEN_CHARS:
         return None
-    if not _BASE64URL.fullmatch(token):
-        return None
+    parsed = _PARSED.get(token)
+    if parsed is not None:
+        return parsed
+    missing = -len(token) % 4
     try:
-        # validate=True refuses stray characters that urlsafe_b64decode would skip;
-        # restoring the padding accepts the TypeScript SDK's unpadded tokens.
-        unpadded = token.rstrip("=")
-        raw = base64.b64decode(
-            unpadded + "=" * (-len(unpadded) % 4), altchars=b"-_", validate=True
-        ).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        data = token.encode("ascii")
+        raw = binascii.a2b_base64(data.translate(_FROM_URLSAFE) + _PADDING[missing])
+        match = _TOKEN.fullmatch(raw.decode("ascii"))
+    except ValueError:  # not ASCII, not base64 (binascii.Error), not ASCII once decoded
         return None
-    parts = raw.rsplit(".", 4)
-    if len(parts) != 5:
+    if match is None:
         return None
-    call_id, function_name, expiry, nonce, signature = parts
-    if not (
-        SESSION_ID.fullmatch(call_id)
-        and FUNCTION_NAME.fullmatch(function_name)
-        and _EXPIRY.fullmatch(expiry)
-        and _NONCE.fullmatch(nonce)
-        and _SIGNATURE.fullmatch(signature)
-    ):
+    canonical = _encode(raw)
+    # Unpadded means no "=" at all: "XX=" for "XX==" is neither spelling.
+    if data != (canonical.rstrip(b"=") if missing else canonical):
         return None
-    return ParsedToken(call_id, function_name, int(expiry), nonce, signature)
+    call_id, function_name, expiry, nonce, signature = match.groups()
+    if len(call_id) > _MAX_CALL_ID:
+        return None
+    # tuple.__new__: NamedTuple's own __new__ is a Python function, a tenth of parse's time.
+    parsed = _new_tuple(ParsedToken, (call_id, function_name, int(expiry), nonce, signature))
+    if len(_PARSED) >= _MAX_PARSED:
+        _PARSED.clear()
+    _PARSED[token] = parsed
+    return parsed
 
 
 def check_claims(
@@ -113,9 +207,16 @@ def check_claims(
 
 def signed_by(parsed: ParsedToken, keys: Iterable[bytes]) -> bool:
     """True when one of the keys signed the token; every comparison is constant-time."""
-    message = parsed.message()
+    message = f"{parsed.call_id}:{parsed.function_name}:{parsed.expiry}:{parsed.nonce}".encode()
+    signature = parsed.signature
     matched = False
     for key in keys:
-        # No early exit: the time taken does not tell which key matched.
-        matched |= hmac.compare_digest(sign(key, message), parsed.signature)
+        # No early exit: the time taken does not tell which key matched. sign() inlined:
+        # this loop is most of a validation's time.
+        inner, outer = _KEYED.get(key) or _keyed(key)
+        inner = inner.copy()
+        inner.update(message)
+        outer = outer.copy()
+        outer.update(inner.digest())
+        matched |= hmac.compare_digest(outer.hexdigest(), signature)
     return matched
