@@ -17,8 +17,9 @@ $(VENV)/.installed-%: $(DEPS) | $(PY)
 	$(PY) -m pip install --quiet -e '.[$*]'
 	touch $@
 
-test: $(VENV)/.installed-test  ## the whole suite, lint included
+test: $(VENV)/.installed-test  ## the whole suite, lint and type check included
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
 	$(PY) -m pytest
 
 serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account

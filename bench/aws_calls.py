@@ -88,8 +88,10 @@ class _Counter:
         import boto3
 
         boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None  # setup_default_session just made it
         for event, handler in self._handlers():
-            boto3.DEFAULT_SESSION.events.register(event, handler)
+            session.events.register(event, handler)
 
     def uninstall(self) -> None:
         import boto3
@@ -97,7 +99,7 @@ class _Counter:
         boto3.setup_default_session()  # later clients (other benchmarks) start clean
 
     def _before_call(self, event_name: str, **_: Any) -> None:
-        _, service, operation = event_name.split(".", 2)
+        service, operation = event_name.split(".", 2)[1:]
         self.calls.append(f"{service}.{operation}")
 
     @staticmethod

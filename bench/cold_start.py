@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from devtools import aws_local, template
 
@@ -32,9 +33,9 @@ SESSION_ID = "call-6f1c2a9e-demo"  # the one the sample events use
 SAMPLE_KEY = "k" * 16 + "test-signing-key-0123456789abcdef"
 
 
-def _baseline_call(function: str, table: str, secret: str) -> tuple[str, str, dict]:
+def _baseline_call(function: str, table: str, secret: str) -> tuple[str, str, dict[str, Any]]:
     key = {"pk": {"S": SESSION_ID}}
-    return {
+    calls: dict[str, tuple[str, str, dict[str, Any]]] = {
         "get_metadata": ("dynamodb", "get_item", {"TableName": table, "Key": key}),
         "set_metadata": (
             "dynamodb",
@@ -55,7 +56,8 @@ def _baseline_call(function: str, table: str, secret: str) -> tuple[str, str, di
         ),
         "create_token": ("secretsmanager", "get_secret_value", {"SecretId": secret}),
         "validate_token": ("secretsmanager", "get_secret_value", {"SecretId": secret}),
-    }[function]
+    }
+    return calls[function]
 
 
 def _probe(args: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -158,7 +160,7 @@ def run(
     return rows
 
 
-def table(rows: list[dict[str, object]]) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| function | INIT ms (boto3) | x | INIT+1st request ms (boto3) | x "
         "| same, CPU ms (boto3) | x | peak RSS MB (boto3) | x |",

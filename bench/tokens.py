@@ -67,7 +67,9 @@ def _cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
     ]
 
 
-def run(rounds: int = 30, per_round: int = 2000, progress: Callable[[str], None] | None = None):
+def run(
+    rounds: int = 30, per_round: int = 2000, progress: Callable[[str], None] | None = None
+) -> list[dict[str, object]]:
     rows = []
     cases = _cases()
     for index, (name, ours, sdk) in enumerate(cases):

@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -24,13 +25,17 @@ from session_manager import aws, tokens
 from session_manager.keys import key_bytes
 from session_manager.telemetry import logger
 
+if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_secretsmanager.type_defs import GetSecretValueResponseTypeDef
+
 # What the template's GenerateSecretString makes: 64 letters and digits. No punctuation
 # keeps the key safe to paste into a shell or an environment variable.
 KEY_LENGTH = 64
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 
 clock = time.time  # the tests set it
-_client: Any = None
+_client: SecretsManagerClient | None = None
 _client_lock = threading.Lock()
 
 
@@ -38,7 +43,7 @@ class RotationError(Exception):
     """The rotation cannot go on; Secrets Manager records the failure and retries later."""
 
 
-def secrets_client() -> Any:
+def secrets_client() -> SecretsManagerClient:
     global _client
     with _client_lock:
         if _client is None:
@@ -69,7 +74,9 @@ def handler(event: dict[str, Any], context: Any) -> None:
     logger.info("rotation step done", extra={"step": step, "version": token})
 
 
-def create_secret(client: Any, secret_id: str, token: str, versions: dict[str, list[str]]) -> None:
+def create_secret(
+    client: SecretsManagerClient, secret_id: str, token: str, versions: dict[str, list[str]]
+) -> None:
     """A new key as AWSPENDING under the token's version; nothing when it exists already."""
     current = client.get_secret_value(SecretId=secret_id, VersionStage=CURRENT)
     check_rotation_is_not_too_soon(current, versions)
@@ -94,13 +101,17 @@ def create_secret(client: Any, secret_id: str, token: str, versions: dict[str, l
             raise
 
 
-def set_secret(client: Any, secret_id: str, token: str, versions: dict[str, list[str]]) -> None:
+def set_secret(
+    client: SecretsManagerClient, secret_id: str, token: str, versions: dict[str, list[str]]
+) -> None:
     """Nothing to do. Other rotations tell a database or a service its new password here;
     this key is known only to this secret, which every instance reads (AWSCURRENT signs,
     AWSPREVIOUS still verifies), so there is no one downstream to tell."""
 
 
-def test_secret(client: Any, secret_id: str, token: str, versions: dict[str, list[str]]) -> None:
+def test_secret(
+    client: SecretsManagerClient, secret_id: str, token: str, versions: dict[str, list[str]]
+) -> None:
     """The pending key signs a token that verifies with it, in the format the layer mints."""
     pending = client.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=PENDING)
     key = key_bytes(pending.get("SecretString"), "AWSPENDING")  # a string of 32+ characters
@@ -114,7 +125,9 @@ def test_secret(client: Any, secret_id: str, token: str, versions: dict[str, lis
         raise RotationError("a token signed with the pending key does not verify")
 
 
-def finish_secret(client: Any, secret_id: str, token: str, versions: dict[str, list[str]]) -> None:
+def finish_secret(
+    client: SecretsManagerClient, secret_id: str, token: str, versions: dict[str, list[str]]
+) -> None:
     """AWSCURRENT moves to the new version; Secrets Manager labels the old one AWSPREVIOUS,
     which keeps validating tokens signed before the rotation."""
     (current,) = [version for version, stages in versions.items() if CURRENT in stages]
@@ -130,7 +143,9 @@ def minimum_interval_secs() -> int:
     return 2 * expiry + cache
 
 
-def check_rotation_is_not_too_soon(current: dict[str, Any], versions: dict[str, list[str]]) -> None:
+def check_rotation_is_not_too_soon(
+    current: GetSecretValueResponseTypeDef, versions: dict[str, list[str]]
+) -> None:
     """Refuse to retire AWSPREVIOUS while tokens signed with it may still be live.
 
     Finishing this rotation drops the AWSPREVIOUS key. Instances kept signing with it for
@@ -153,7 +168,7 @@ def check_rotation_is_not_too_soon(current: dict[str, Any], versions: dict[str, 
         )
 
 
-STEPS = {
+STEPS: dict[str, Callable[[SecretsManagerClient, str, str, dict[str, list[str]]], None]] = {
     "createSecret": create_secret,
     "setSecret": set_secret,
     "testSecret": test_secret,

@@ -1,5 +1,7 @@
 """PATCH /sessions/{session_id}/metadata merges (null removes a key); PUT replaces."""
 
+from typing import Any
+
 from session_manager import SessionManager
 from session_manager.http import Request, endpoint
 
@@ -13,7 +15,7 @@ manager = SessionManager.from_env()
         ("PUT", "/sessions/{session_id}/metadata"),
     ],
 )
-def handler(request: Request) -> tuple[int, dict]:
+def handler(request: Request) -> tuple[int, dict[str, Any]]:
     session_id = request.session_id()
     body = request.json_object()
     if request.method == "PUT":

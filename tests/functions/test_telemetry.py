@@ -134,11 +134,19 @@ def test_each_refused_token_emits_token_rejected_with_its_reason(
     validate = load_function("validate_token")
     key = signing_key.encode()
     cases = {
-        tokens.MALFORMED: ("garbage", "call-1", "f"),
-        tokens.WRONG_FUNCTION: (tokens.mint(key, "call-1", "f", FAR_FUTURE), "call-1", "g"),
-        tokens.WRONG_CALL: (tokens.mint(key, "call-1", "f", FAR_FUTURE), "call-2", "f"),
-        tokens.EXPIRED: (tokens.mint(key, "call-1", "f", int(time.time()) - 1), "call-1", "f"),
-        tokens.BAD_SIGNATURE: (tokens.mint(b"z" * 40, "call-1", "f", FAR_FUTURE), "call-1", "f"),
+        tokens.Refusal.MALFORMED: ("garbage", "call-1", "f"),
+        tokens.Refusal.WRONG_FUNCTION: (tokens.mint(key, "call-1", "f", FAR_FUTURE), "call-1", "g"),
+        tokens.Refusal.WRONG_CALL: (tokens.mint(key, "call-1", "f", FAR_FUTURE), "call-2", "f"),
+        tokens.Refusal.EXPIRED: (
+            tokens.mint(key, "call-1", "f", int(time.time()) - 1),
+            "call-1",
+            "f",
+        ),
+        tokens.Refusal.BAD_SIGNATURE: (
+            tokens.mint(b"z" * 40, "call-1", "f", FAR_FUTURE),
+            "call-1",
+            "f",
+        ),
     }
     for reason, (token, call_id, function_name) in cases.items():
         response = validate(

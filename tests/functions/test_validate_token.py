@@ -43,15 +43,15 @@ def test_unpadded_tokens_and_dotted_call_ids_are_valid(validate_token, mint):
 def refusals(mint) -> dict[str, tuple[str, str, str]]:
     """reason -> (token, call_id, function_name) that earns it."""
     return {
-        tokens.MALFORMED: ("not-a-token", "call-1", "get_weather"),
-        tokens.WRONG_FUNCTION: (mint("call-1", "get_weather"), "call-1", "transfer_funds"),
-        tokens.WRONG_CALL: (mint("call-1", "get_weather"), "call-2", "get_weather"),
-        tokens.EXPIRED: (
+        tokens.Refusal.MALFORMED: ("not-a-token", "call-1", "get_weather"),
+        tokens.Refusal.WRONG_FUNCTION: (mint("call-1", "get_weather"), "call-1", "transfer_funds"),
+        tokens.Refusal.WRONG_CALL: (mint("call-1", "get_weather"), "call-2", "get_weather"),
+        tokens.Refusal.EXPIRED: (
             mint("call-1", "get_weather", int(time.time()) - 1),
             "call-1",
             "get_weather",
         ),
-        tokens.BAD_SIGNATURE: (
+        tokens.Refusal.BAD_SIGNATURE: (
             mint("call-1", "get_weather", key="z" * 40),
             "call-1",
             "get_weather",
@@ -60,11 +60,11 @@ def refusals(mint) -> dict[str, tuple[str, str, str]]:
 
 
 REASONS = [
-    tokens.MALFORMED,
-    tokens.WRONG_FUNCTION,
-    tokens.WRONG_CALL,
-    tokens.EXPIRED,
-    tokens.BAD_SIGNATURE,
+    tokens.Refusal.MALFORMED,
+    tokens.Refusal.WRONG_FUNCTION,
+    tokens.Refusal.WRONG_CALL,
+    tokens.Refusal.EXPIRED,
+    tokens.Refusal.BAD_SIGNATURE,
 ]
 
 
@@ -86,11 +86,11 @@ def test_more_malformed_tokens(validate_token, mint):
         "Zm9v",  # base64 of "foo"
     ):
         response = check(validate_token, token)
-        assert response.body == {"valid": False, "reason": tokens.MALFORMED}, token[:40]
+        assert response.body == {"valid": False, "reason": tokens.Refusal.MALFORMED}, token[:40]
 
 
 def test_a_missing_call_id_is_400_not_a_refusal(validate_token, mint):
-    """tokens.MISSING_CALL_ID cannot come back over HTTP: the call id is a required field."""
+    """Refusal.MISSING_CALL_ID cannot come back over HTTP: the call id is a required field."""
     response = validate_token(body={"token": mint("call-1", "f"), "function_name": "f"})
     assert_error(response, 400, "invalid_request")
 
@@ -126,7 +126,12 @@ def test_aws_calls_per_invocation(validate_token, mint, aws_calls):
 def test_tokens_refused_on_their_claims_cost_no_aws_call(validate_token, mint, aws_calls):
     """Expired, misdirected and malformed tokens are refused before any key is fetched,
     even cold: a flood of them cannot become a flood of Secrets Manager calls."""
-    for reason in (tokens.MALFORMED, tokens.WRONG_FUNCTION, tokens.WRONG_CALL, tokens.EXPIRED):
+    for reason in (
+        tokens.Refusal.MALFORMED,
+        tokens.Refusal.WRONG_FUNCTION,
+        tokens.Refusal.WRONG_CALL,
+        tokens.Refusal.EXPIRED,
+    ):
         token, call_id, function_name = refusals(mint)[reason]
         assert check(validate_token, token, call_id, function_name).body["reason"] == reason
     assert aws_calls == {}

@@ -107,12 +107,12 @@ def test_a_typescript_token_validates_through_the_api(validate, signing_key, cal
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"call_id": "another-call"}, tokens.WRONG_CALL),
-        ({"function_name": "refund_order"}, tokens.WRONG_FUNCTION),
-        ({"expiry": -1}, tokens.EXPIRED),
-        ({"key": "not-the-shared-key-0123456789abcdef"}, tokens.BAD_SIGNATURE),
+        ({"call_id": "another-call"}, tokens.Refusal.WRONG_CALL),
+        ({"function_name": "refund_order"}, tokens.Refusal.WRONG_FUNCTION),
+        ({"expiry": -1}, tokens.Refusal.EXPIRED),
+        ({"key": "not-the-shared-key-0123456789abcdef"}, tokens.Refusal.BAD_SIGNATURE),
         # Early TypeScript SDK releases cut the signature to 16 hex characters.
-        ({"signature_chars": 16}, tokens.MALFORMED),
+        ({"signature_chars": 16}, tokens.Refusal.MALFORMED),
     ],
     ids=["other call", "other function", "expired", "other key", "short signature"],
 )

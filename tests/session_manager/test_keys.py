@@ -82,7 +82,7 @@ def test_after_two_rotations_the_oldest_key_is_refused(make_manager, secretsmana
     rotate(secretsmanager, secret, KEY_3)
 
     fresh = make_manager()
-    assert fresh.check_token("c1", FUNCTION, oldest) == tokens.BAD_SIGNATURE
+    assert fresh.check_token("c1", FUNCTION, oldest) == tokens.Refusal.BAD_SIGNATURE
     assert fresh.check_token("c1", FUNCTION, previous) is None
     assert fresh.check_token("c1", FUNCTION, fresh.generate_token(FUNCTION, "c1")) is None
 
@@ -107,7 +107,9 @@ def test_a_flood_of_forged_tokens_costs_a_bounded_number_of_secret_fetches(manag
     forger = SessionManager(secret_key="f" * 40)
     forged = [forger.generate_token(FUNCTION, "c1") for _ in range(100)]
 
-    assert all(manager.check_token("c1", FUNCTION, t) == tokens.BAD_SIGNATURE for t in forged)
+    assert all(
+        manager.check_token("c1", FUNCTION, t) == tokens.Refusal.BAD_SIGNATURE for t in forged
+    )
     # AWSCURRENT once to validate, then one refresh (AWSCURRENT + AWSPREVIOUS); the other
     # 99 misses fall inside the 10 s refresh interval (real time here: they take
     # milliseconds) and fetch nothing. test_refresh_is_rate_limited pins the interval.
@@ -117,11 +119,11 @@ def test_a_flood_of_forged_tokens_costs_a_bounded_number_of_secret_fetches(manag
 def test_expired_or_misdirected_tokens_fetch_no_key(make_manager, sm_client, sm_calls, clock):
     manager = make_manager(secrets_client=sm_client)
     token = SessionManager(secret_key="f" * 40, clock=clock).generate_token(FUNCTION, "c1")
-    assert manager.check_token("c2", FUNCTION, token) == tokens.WRONG_CALL
-    assert manager.check_token("c1", "other", token) == tokens.WRONG_FUNCTION
-    assert manager.check_token("c1", FUNCTION, "garbage") == tokens.MALFORMED
+    assert manager.check_token("c2", FUNCTION, token) == tokens.Refusal.WRONG_CALL
+    assert manager.check_token("c1", "other", token) == tokens.Refusal.WRONG_FUNCTION
+    assert manager.check_token("c1", FUNCTION, "garbage") == tokens.Refusal.MALFORMED
     clock.advance(10_000)
-    assert manager.check_token("c1", FUNCTION, token) == tokens.EXPIRED
+    assert manager.check_token("c1", FUNCTION, token) == tokens.Refusal.EXPIRED
     assert sm_calls["GetSecretValue"] == 0
 
 
@@ -170,7 +172,7 @@ def test_forged_tokens_during_an_outage_do_not_hammer_secrets_manager(
     forger = SessionManager(secret_key="f" * 40)
     for _ in range(50):
         token = forger.generate_token(FUNCTION, "c1")
-        assert manager.check_token("c1", FUNCTION, token) == tokens.BAD_SIGNATURE
+        assert manager.check_token("c1", FUNCTION, token) == tokens.Refusal.BAD_SIGNATURE
     # One refresh tried AWSCURRENT and failed, AWSPREVIOUS not chained onto it; the rest
     # wait their turn.
     assert failing.attempts == 1
@@ -227,7 +229,7 @@ def test_key_in_code_is_the_only_key_and_makes_no_aws_call(
     assert signed_with(token, KEY_2)
     assert manager.validate_token("c1", FUNCTION, token)
     from_secret = SessionManager(secret_key=signing_key).generate_token(FUNCTION, "c1")
-    assert manager.check_token("c1", FUNCTION, from_secret) == tokens.BAD_SIGNATURE
+    assert manager.check_token("c1", FUNCTION, from_secret) == tokens.Refusal.BAD_SIGNATURE
     assert failing.attempts == 0
 
 

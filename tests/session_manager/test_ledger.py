@@ -74,8 +74,8 @@ def test_ending_a_session_revokes_its_tokens_on_every_instance(make_manager):
 
     assert first.end_session("call-1") is True
 
-    assert second.check_token("call-1", FUNCTION, mine) == tokens.REVOKED
-    assert first.check_token("call-1", FUNCTION, mine) == tokens.REVOKED
+    assert second.check_token("call-1", FUNCTION, mine) == tokens.Refusal.REVOKED
+    assert first.check_token("call-1", FUNCTION, mine) == tokens.Refusal.REVOKED
     assert second.check_token("call-2", FUNCTION, other) is None
     assert second.get_session_metadata("call-1") == {}
 
@@ -94,7 +94,7 @@ def test_a_revoked_token_is_refused_as_expired_once_it_expires(make_manager, clo
     token = manager.generate_token(FUNCTION, "call-1")
     manager.end_session("call-1")
     clock.advance(manager.token_expiry_secs + 1)
-    assert manager.check_token("call-1", FUNCTION, token) == tokens.EXPIRED
+    assert manager.check_token("call-1", FUNCTION, token) == tokens.Refusal.EXPIRED
 
 
 # -- single use through the manager -------------------------------------------------------------
@@ -104,7 +104,7 @@ def test_a_single_use_token_validates_once_across_instances(make_manager):
     first, second = make_manager(single_use_tokens=True), make_manager(single_use_tokens=True)
     token = first.generate_token(FUNCTION, "call-1")
     assert second.check_token("call-1", FUNCTION, token) is None
-    assert first.check_token("call-1", FUNCTION, token) == tokens.REPLAYED
+    assert first.check_token("call-1", FUNCTION, token) == tokens.Refusal.REPLAYED
     assert second.validate_token("call-1", FUNCTION, token) is False
     # Another token of the same call and function is a token of its own.
     assert first.check_token("call-1", FUNCTION, first.generate_token(FUNCTION, "call-1")) is None
@@ -118,7 +118,7 @@ def test_a_forged_token_does_not_burn_the_real_ones_slot(make_manager, signing_k
     forged_signature = tokens.sign(b"not-the-key" * 4, parsed.message())
     raw = f"{parsed.call_id}.{FUNCTION}.{parsed.expiry}.{parsed.nonce}.{forged_signature}"
     forged = base64.urlsafe_b64encode(raw.encode()).decode()
-    assert manager.check_token("call-1", FUNCTION, forged) == tokens.BAD_SIGNATURE
+    assert manager.check_token("call-1", FUNCTION, forged) == tokens.Refusal.BAD_SIGNATURE
     assert manager.check_token("call-1", FUNCTION, real) is None
 
 
@@ -139,7 +139,7 @@ def test_of_many_concurrent_validations_of_one_token_exactly_one_succeeds(make_m
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert sorted(answers, key=str) == [None] + [tokens.REPLAYED] * (len(instances) - 1)
+    assert sorted(answers, key=str) == [None] + [tokens.Refusal.REPLAYED] * (len(instances) - 1)
 
 
 def test_single_use_for_named_functions_only(make_manager):
@@ -147,7 +147,7 @@ def test_single_use_for_named_functions_only(make_manager):
     refund = manager.generate_token("refund", "call-1")
     weather = manager.generate_token(FUNCTION, "call-1")
     assert manager.check_token("call-1", "refund", refund) is None
-    assert manager.check_token("call-1", "refund", refund) == tokens.REPLAYED
+    assert manager.check_token("call-1", "refund", refund) == tokens.Refusal.REPLAYED
     assert manager.check_token("call-1", FUNCTION, weather) is None
     assert manager.check_token("call-1", FUNCTION, weather) is None
 
@@ -158,8 +158,8 @@ def test_with_both_modes_a_revoked_token_is_revoked_not_replayed(make_manager):
     unused = manager.generate_token(FUNCTION, "call-1")
     assert manager.check_token("call-1", FUNCTION, used) is None
     manager.end_session("call-1")
-    assert manager.check_token("call-1", FUNCTION, used) == tokens.REVOKED
-    assert manager.check_token("call-1", FUNCTION, unused) == tokens.REVOKED
+    assert manager.check_token("call-1", FUNCTION, used) == tokens.Refusal.REVOKED
+    assert manager.check_token("call-1", FUNCTION, unused) == tokens.Refusal.REVOKED
 
 
 # -- AWS calls per validation -------------------------------------------------------------------
@@ -186,7 +186,7 @@ def test_aws_calls_per_validation(make_manager, ddb_client, ddb_calls, sm_client
 
     # Refused on its claims or its signature: no AWS call at all, in any mode.
     ddb_calls.clear()
-    assert manager.check_token("call-2", FUNCTION, token) == tokens.WRONG_CALL
+    assert manager.check_token("call-2", FUNCTION, token) == tokens.Refusal.WRONG_CALL
     forged = tokens.mint(b"x" * 32, "call-1", FUNCTION, tokens.parse(token).expiry)
     manager.check_token("call-1", FUNCTION, forged)  # may refetch the key; never the table
     assert ddb_calls == {}

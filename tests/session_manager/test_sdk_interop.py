@@ -73,14 +73,14 @@ def test_neither_side_accepts_the_other_sides_refusals(ours, signing_key, sdk_cl
     sdk_token = sdk.generate_token(FUNCTION, "call-1")
     assert not sdk.validate_token("call-2", FUNCTION, ours_token)
     assert not sdk.validate_token("call-1", "other_function", ours_token)
-    assert ours.check_token("call-2", FUNCTION, sdk_token) == tokens.WRONG_CALL
-    assert ours.check_token("call-1", "other_function", sdk_token) == tokens.WRONG_FUNCTION
+    assert ours.check_token("call-2", FUNCTION, sdk_token) == tokens.Refusal.WRONG_CALL
+    assert ours.check_token("call-1", "other_function", sdk_token) == tokens.Refusal.WRONG_FUNCTION
 
 
 def test_tokens_signed_with_different_keys_do_not_cross(ours):
     sdk = SdkSessionManager(secret_key="x" * 40)
     assert ours.check_token("c", FUNCTION, sdk.generate_token(FUNCTION, "c")) == (
-        tokens.BAD_SIGNATURE
+        tokens.Refusal.BAD_SIGNATURE
     )
     assert not sdk.validate_token("c", FUNCTION, ours.generate_token(FUNCTION, "c"))
 
@@ -127,8 +127,8 @@ def test_colon_resplit_passes_the_sdk_and_is_refused_here(ours, signing_key):
 
     assert sdk.validate_token("x", "y:z", resplit) is True  # the SDK's weakness
     assert ours.validate_token("x", "y:z", resplit) is False
-    assert ours.check_token("x", "y:z", resplit) == tokens.MALFORMED
-    assert ours.check_token("x:y", "z", token) == tokens.MALFORMED
+    assert ours.check_token("x", "y:z", resplit) == tokens.Refusal.MALFORMED
+    assert ours.check_token("x:y", "z", token) == tokens.Refusal.MALFORMED
 
 
 @pytest.mark.parametrize(
@@ -143,7 +143,7 @@ def test_stray_characters_the_sdk_skips_are_refused_here(ours, signing_key, mang
     sdk = SdkSessionManager(secret_key=signing_key)
     token = mangle(sdk.generate_token(FUNCTION, "call-1"))
     assert sdk.validate_token("call-1", FUNCTION, token) is True  # urlsafe_b64decode skips it
-    assert ours.check_token("call-1", FUNCTION, token) == tokens.MALFORMED
+    assert ours.check_token("call-1", FUNCTION, token) == tokens.Refusal.MALFORMED
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_expiry_spellings_the_sdk_accepts_are_refused_here(ours, signing_key, re
     message = f"call-1:{FUNCTION}:{expiry}:{NONCE}"
     token = b64(f"call-1.{FUNCTION}.{expiry}.{NONCE}.{sign(signing_key, message)}")
     assert SdkSessionManager(secret_key=signing_key).validate_token("call-1", FUNCTION, token)
-    assert ours.check_token("call-1", FUNCTION, token) == tokens.MALFORMED
+    assert ours.check_token("call-1", FUNCTION, token) == tokens.Refusal.MALFORMED
 
 
 def test_typescript_style_token_validates_here(ours, signing_key):

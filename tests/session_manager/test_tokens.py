@@ -179,32 +179,32 @@ def test_expired_token_is_refused(sm, clock):
     clock.advance(sm.token_expiry_secs)
     assert sm.check_token(CALL, FUNCTION, token) is None  # the last valid second, as the SDK
     clock.advance(1)
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.EXPIRED
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.EXPIRED
     assert sm.validate_token(CALL, FUNCTION, token) is False
 
 
 def test_token_for_another_call_is_refused(sm):
     token = sm.generate_token(FUNCTION, CALL)
-    assert sm.check_token("call-2", FUNCTION, token) == tokens.WRONG_CALL
+    assert sm.check_token("call-2", FUNCTION, token) == tokens.Refusal.WRONG_CALL
     assert sm.validate_token("call-2", FUNCTION, token) is False
 
 
 def test_token_for_another_function_is_refused(sm):
     token = sm.generate_token(FUNCTION, CALL)
-    assert sm.check_token(CALL, "transfer_call", token) == tokens.WRONG_FUNCTION
+    assert sm.check_token(CALL, "transfer_call", token) == tokens.Refusal.WRONG_FUNCTION
     assert sm.validate_token(CALL, "transfer_call", token) is False
 
 
 @pytest.mark.parametrize("call_id", ["", None])
 def test_empty_call_id_is_refused(sm, call_id):
     token = sm.generate_token(FUNCTION, CALL)
-    assert sm.check_token(call_id, FUNCTION, token) == tokens.MISSING_CALL_ID
+    assert sm.check_token(call_id, FUNCTION, token) == tokens.Refusal.MISSING_CALL_ID
     assert sm.validate_token(call_id, FUNCTION, token) is False
 
 
 def test_forged_token_is_refused(sm, future):
     forged = build(expiry=future, key=OTHER_KEY)
-    assert sm.check_token(CALL, FUNCTION, forged) == tokens.BAD_SIGNATURE
+    assert sm.check_token(CALL, FUNCTION, forged) == tokens.Refusal.BAD_SIGNATURE
 
 
 def flip_hex(char: str) -> str:
@@ -216,19 +216,19 @@ def test_token_with_a_flipped_signature_character_is_refused(sm, position):
     call_id, function, expiry, nonce, signature = minted_fields(sm)
     tampered = signature[:position] + flip_hex(signature[position]) + signature[position + 1 :]
     token = build(call_id, function, expiry, nonce, signature=tampered)
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.BAD_SIGNATURE
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.BAD_SIGNATURE
 
 
 def test_token_with_a_later_expiry_is_refused(sm):
     call_id, function, expiry, nonce, signature = minted_fields(sm)
     token = build(call_id, function, int(expiry) + 3600, nonce, signature=signature)
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.BAD_SIGNATURE
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.BAD_SIGNATURE
 
 
 def test_token_with_another_nonce_is_refused(sm):
     call_id, function, expiry, _, signature = minted_fields(sm)
     token = build(call_id, function, expiry, "f" * 16, signature=signature)
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.BAD_SIGNATURE
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.BAD_SIGNATURE
 
 
 def test_expiry_with_a_leading_zero_is_refused(sm):
@@ -236,7 +236,7 @@ def test_expiry_with_a_leading_zero_is_refused(sm):
     # signs the expiry as written, so it refuses this re-encoding too.
     call_id, function, expiry, nonce, signature = minted_fields(sm)
     token = build(call_id, function, "0" + expiry, nonce, signature=signature)
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.MALFORMED
 
 
 def malformed_fields(future: int) -> dict[str, dict[str, str]]:
@@ -274,7 +274,7 @@ def test_malformed_field_is_refused(sm, future, case):
     token = build(**fields)
     # Asked for exactly the call and function the token names, so only its shape can fail.
     reason = sm.check_token(fields["call_id"] or CALL, fields["function"], token)
-    assert reason == tokens.MALFORMED
+    assert reason == tokens.Refusal.MALFORMED
     assert tokens.parse(token) is None
 
 
@@ -292,7 +292,7 @@ def test_malformed_field_is_refused(sm, future, case):
 def test_malformed_signature_is_refused(sm, future, signature):
     good = sign(KEY, CALL, FUNCTION, str(future), NONCE)
     token = build(expiry=future, signature=signature(good))
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.MALFORMED
 
 
 @pytest.mark.parametrize(
@@ -312,12 +312,12 @@ def test_malformed_signature_is_refused(sm, future, signature):
 def test_token_that_is_not_clean_base64url_is_refused(sm, mangle):
     assert sm.check_token(CALL, FUNCTION, build()) is None  # before mangling
     token = mangle(build())
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.MALFORMED
 
 
 def test_base64_of_non_utf8_bytes_is_refused(sm):
     token = encode(b"\xff\xfe" + decode(build()).encode())
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.MALFORMED
 
 
 @pytest.mark.parametrize(
@@ -333,7 +333,7 @@ def test_base64_of_non_utf8_bytes_is_refused(sm):
     ],
 )
 def test_garbage_is_refused_without_raising(sm, token):
-    assert sm.check_token(CALL, FUNCTION, token) == tokens.MALFORMED
+    assert sm.check_token(CALL, FUNCTION, token) == tokens.Refusal.MALFORMED
     assert sm.validate_token(CALL, FUNCTION, token) is False
 
 
@@ -344,12 +344,12 @@ def test_colon_resplit_is_refused(sm, future):
     signature = sign(KEY, "x:y", "z", expiry, NONCE)
     as_minted = build("x:y", "z", expiry, NONCE, signature=signature)
     resplit = build("x", "y:z", expiry, NONCE, signature=signature)
-    assert sm.check_token("x:y", "z", as_minted) == tokens.MALFORMED
-    assert sm.check_token("x", "y:z", resplit) == tokens.MALFORMED
+    assert sm.check_token("x:y", "z", as_minted) == tokens.Refusal.MALFORMED
+    assert sm.check_token("x", "y:z", resplit) == tokens.Refusal.MALFORMED
 
 
 def test_missing_call_id_is_reported_before_anything_else(sm):
-    assert sm.check_token("", FUNCTION, "garbage") == tokens.MISSING_CALL_ID
+    assert sm.check_token("", FUNCTION, "garbage") == tokens.Refusal.MISSING_CALL_ID
 
 
 def test_signed_by_tries_every_key():
@@ -426,14 +426,16 @@ def test_canonical_padded_and_unpadded_spellings_validate(sm):
 def test_an_extra_padding_character_is_malformed(sm, call_id):
     token = build(call_id=call_id)
     assert sm.check_token(call_id, FUNCTION, token) is None
-    assert sm.check_token(call_id, FUNCTION, token + "=") == tokens.MALFORMED
-    assert sm.check_token(call_id, FUNCTION, token.rstrip("=") + "=" * 3) == tokens.MALFORMED
+    assert sm.check_token(call_id, FUNCTION, token + "=") == tokens.Refusal.MALFORMED
+    assert (
+        sm.check_token(call_id, FUNCTION, token.rstrip("=") + "=" * 3) == tokens.Refusal.MALFORMED
+    )
 
 
 def test_half_padding_is_malformed(sm):
     token = build(call_id="ccc")
     assert token.endswith("==")
-    assert sm.check_token("ccc", FUNCTION, token[:-1]) == tokens.MALFORMED
+    assert sm.check_token("ccc", FUNCTION, token[:-1]) == tokens.Refusal.MALFORMED
 
 
 def _with_low_bits_set(token: str) -> str:
@@ -456,7 +458,7 @@ def test_nonzero_unused_bits_are_malformed(sm, remainder, padded):
         base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     ), "a lenient decoder reads both as the same token"
     assert sm.check_token(call_id, FUNCTION, token) is None
-    assert sm.check_token(call_id, FUNCTION, mangled) == tokens.MALFORMED
+    assert sm.check_token(call_id, FUNCTION, mangled) == tokens.Refusal.MALFORMED
 
 
 def test_a_repeated_token_is_parsed_the_same_and_checked_every_time(sm):
@@ -464,7 +466,7 @@ def test_a_repeated_token_is_parsed_the_same_and_checked_every_time(sm):
     assert tokens.parse(token) == tokens.parse(token)
     # Parsing is remembered; the signature is not: another key still refuses it.
     other = SessionManager(secret_key=OTHER_KEY)
-    assert other.check_token(CALL, FUNCTION, token) == tokens.BAD_SIGNATURE
+    assert other.check_token(CALL, FUNCTION, token) == tokens.Refusal.BAD_SIGNATURE
     assert sm.check_token(CALL, FUNCTION, token) is None
 
 

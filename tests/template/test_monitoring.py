@@ -144,7 +144,7 @@ def test_telemetry_emits_our_metrics_under_the_templates_namespace_and_service(e
     assert (namespace, service[1]) == ("SignalWireSessions", "signalwire-sessions")
     for name in COUNTED:
         assert (namespace, name, frozenset({service})) in emitted, name
-    rejected = frozenset({service, ("reason", tokens.BAD_SIGNATURE)})
+    rejected = frozenset({service, ("reason", tokens.Refusal.BAD_SIGNATURE)})
     assert (namespace, "TokenRejected", rejected) in emitted
 
 
@@ -230,7 +230,7 @@ def test_our_unavailable_internal_error_and_forged_tokens_are_alarmed(emitted):
     names = {name for name, _ in ours}
     assert {"Unavailable", "InternalError", "TokenRejected"} <= names
     rejections = [dict(dimensions) for name, dimensions in ours if name == "TokenRejected"]
-    assert [d["reason"] for d in rejections] == [tokens.BAD_SIGNATURE]
+    assert [d["reason"] for d in rejections] == [tokens.Refusal.BAD_SIGNATURE]
 
 
 @pytest.mark.parametrize("alarm_id", sorted(ALARMS))

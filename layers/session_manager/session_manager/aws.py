@@ -13,8 +13,9 @@ So a hung or unreachable endpoint costs at most the budget, then a 503 with Retr
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection
-from typing import Any, TypeVar
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import boto3
 from botocore.config import Config
@@ -23,6 +24,11 @@ from botocore.httpsession import URLLib3Session
 
 from . import deadline
 from .errors import DeadlineExceededError, UnavailableError
+
+if TYPE_CHECKING:  # stubs only: the Lambda runtime has no mypy_boto3, and needs none
+    from botocore.client import BaseClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 T = TypeVar("T")
 
@@ -72,7 +78,13 @@ _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 _DEADLINE_KEY = "session_manager_deadline"
 
 
-def client(service: str) -> Any:
+@overload
+def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+def client(
+    service: Literal["dynamodb", "secretsmanager"],
+) -> DynamoDBClient | SecretsManagerClient:
     """A client honouring AWS_ENDPOINT_URL[_<SERVICE>] and the region from the environment,
     its calls kept inside the deadline."""
     made = boto3.client(service, config=CLIENT_CONFIG)
@@ -80,7 +92,7 @@ def client(service: str) -> Any:
     return made
 
 
-def keep_within_deadline(aws_client: Any) -> None:
+def keep_within_deadline(aws_client: BaseClient) -> None:
     """Register the deadline hooks on a client (once: each client is made once)."""
     service_id = aws_client.meta.service_model.service_id.hyphenize()
     events = aws_client.meta.events
@@ -88,7 +100,8 @@ def keep_within_deadline(aws_client: Any) -> None:
     # First, and specific to the service: ahead of moto's handler (on plain before-send),
     # which answers in place of the network, so a refused attempt changes nothing there.
     events.register_first(f"before-send.{service_id}", _fit_attempt)
-    events.register_first(f"needs-retry.{service_id}", _retry_within_deadline)
+    # botocore-stubs types every handler as returning None; needs-retry reads the answer.
+    events.register_first(f"needs-retry.{service_id}", _retry_within_deadline)  # type: ignore[arg-type]
 
 
 def _start_call(context: dict[str, Any], **_: Any) -> None:
@@ -117,8 +130,8 @@ def _retry_within_deadline(
     """How long to sleep before retrying; False: do not retry."""
     if attempts >= MAX_ATTEMPTS or not _is_transient(response, caught_exception):
         return False
-    due = request_dict["context"].get(_DEADLINE_KEY)
-    delay = random.random() * min(  # noqa: S311 - jitter, not a secret
+    due: float | None = request_dict["context"].get(_DEADLINE_KEY)
+    delay: float = random.random() * min(  # noqa: S311 - jitter, not a secret
         BACKOFF_CAP_SECS, BACKOFF_BASE_SECS * 2 ** (attempts - 1)
     )
     if due is not None:
@@ -146,19 +159,16 @@ def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
-def call_aws(call: Callable[[], T], absent: Collection[str] = ()) -> T | None:
-    """Run one AWS call; None when it fails with a code in `absent`.
-
-    Throttling, AWS's own 5xx and unreachable endpoints (after the retries the deadline
-    allowed) become UnavailableError; so does running out of time (DeadlineExceededError,
-    raised as it is). Every other error propagates unchanged for the caller to judge.
-    """
+@contextmanager
+def unavailable_on_outage() -> Iterator[None]:
+    """Around AWS calls: throttling, AWS's own 5xx and unreachable endpoints (after the
+    retries the deadline allowed) become UnavailableError; so does running out of time
+    (DeadlineExceededError, raised as it is). Every other error propagates unchanged for
+    the caller to judge."""
     try:
-        return call()
+        yield
     except ClientError as error:
         code = error_code(error)
-        if code in absent:
-            return None
         if code in TRANSIENT_CODES:
             raise UnavailableError(f"AWS is throttling ({code})") from error
         if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
@@ -166,3 +176,15 @@ def call_aws(call: Callable[[], T], absent: Collection[str] = ()) -> T | None:
         raise
     except (ConnectionError, HTTPClientError) as error:
         raise UnavailableError("AWS could not be reached") from error
+
+
+def call_aws(call: Callable[[], T], absent: Collection[str] = ()) -> T | None:
+    """Run one AWS call (see unavailable_on_outage); None when it fails with a code in
+    `absent`."""
+    try:
+        with unavailable_on_outage():
+            return call()
+    except ClientError as error:
+        if error_code(error) in absent:
+            return None
+        raise

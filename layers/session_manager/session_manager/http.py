@@ -46,7 +46,9 @@ _MAYBE_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89abcdefABCDEF]")
 class HttpError(Exception):
     """An error with its status and code, raised by request parsing and by functions."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers = headers or {}
@@ -251,7 +253,7 @@ def _routing_path(event: dict[str, Any], parameters: dict[str, str]) -> str:
     return path if isinstance(path, str) else ""
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict:
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A proxy response both payload formats and function URLs accept."""
     return {
         "statusCode": status,
@@ -280,7 +282,7 @@ def shape_response(response: dict[str, Any], source: str) -> dict[str, Any]:
 
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> dict:
+) -> dict[str, Any]:
     return json_response(status, {"error": {"code": code, "message": message}}, headers)
 
 

@@ -17,11 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from . import deadline, wire_logs
 from .aws import call_aws
 from .errors import ConfigurationError, UnavailableError
+
+if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
+    from mypy_boto3_secretsmanager import SecretsManagerClient
 
 MIN_KEY_CHARS = 32
 # A token whose signature matches nothing may trigger a refetch at most this often, so a
@@ -76,7 +79,7 @@ class SecretsManagerKeys:
     def __init__(
         self,
         secret_id: str,
-        client_factory: Callable[[], Any],
+        client_factory: Callable[[], SecretsManagerClient],
         cache_secs: float = 300,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -96,6 +99,7 @@ class SecretsManagerKeys:
         with self._lock:
             if self._current is None or self._clock() - self._current_at >= self._cache_secs:
                 self._load_current()
+            assert self._current is not None  # set, or _load_current raised
             return self._current
 
     def verification_keys(self) -> list[bytes]:

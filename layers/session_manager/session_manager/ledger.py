@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from .aws import call_aws, error_code
+from .aws import error_code, unavailable_on_outage
+
+if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
@@ -49,7 +52,7 @@ class TokenLedger:
     def __init__(
         self,
         table_name: str,
-        client_factory: Callable[[], Any],
+        client_factory: Callable[[], DynamoDBClient],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._table = table_name
@@ -59,47 +62,45 @@ class TokenLedger:
     def revoke(self, call_id: str, token_lifetime_secs: int) -> None:
         """Refuse the call's tokens from now on, until none minted so far can be live."""
         expires = int(self._clock()) + token_lifetime_secs + CLOCK_SKEW_SECS
-        self._call(
-            "put_item",
-            TableName=self._table,
-            Item={
-                PARTITION_KEY: {"S": revoked_key(call_id)},
-                TTL_ATTRIBUTE: {"N": str(expires)},
-            },
-        )
+        with unavailable_on_outage():
+            self._client_factory().put_item(
+                TableName=self._table,
+                Item={
+                    PARTITION_KEY: {"S": revoked_key(call_id)},
+                    TTL_ATTRIBUTE: {"N": str(expires)},
+                },
+            )
 
     def is_revoked(self, call_id: str) -> bool:
         """One consistent GetItem: a marker written by any instance is seen at once."""
-        response = self._call(
-            "get_item",
-            TableName=self._table,
-            Key={PARTITION_KEY: {"S": revoked_key(call_id)}},
-            ConsistentRead=True,
-            ProjectionExpression="#e",
-            ExpressionAttributeNames={"#e": TTL_ATTRIBUTE},
-        )
+        with unavailable_on_outage():
+            response = self._client_factory().get_item(
+                TableName=self._table,
+                Key={PARTITION_KEY: {"S": revoked_key(call_id)}},
+                ConsistentRead=True,
+                ProjectionExpression="#e",
+                ExpressionAttributeNames={"#e": TTL_ATTRIBUTE},
+            )
         item = response.get("Item")
+        if not item:
+            return False
         # DynamoDB deletes expired items late: a marker past its TTL counts as absent.
-        return bool(item) and int(item[TTL_ATTRIBUTE]["N"]) > int(self._clock())
+        return int(item[TTL_ATTRIBUTE]["N"]) > int(self._clock())
 
     def record_use(self, call_id: str, nonce: str, expiry: int) -> bool:
         """Record the token's first use; False when it was already recorded."""
         try:
-            self._call(
-                "put_item",
-                TableName=self._table,
-                Item={
-                    PARTITION_KEY: {"S": used_key(call_id, nonce)},
-                    TTL_ATTRIBUTE: {"N": str(expiry + CLOCK_SKEW_SECS)},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            with unavailable_on_outage():
+                self._client_factory().put_item(
+                    TableName=self._table,
+                    Item={
+                        PARTITION_KEY: {"S": used_key(call_id, nonce)},
+                        TTL_ATTRIBUTE: {"N": str(expiry + CLOCK_SKEW_SECS)},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
                 return False
             raise
         return True
-
-    def _call(self, operation: str, **params: Any) -> Any:
-        method = getattr(self._client_factory(), operation)
-        return call_aws(lambda: method(**params))

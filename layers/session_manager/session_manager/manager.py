@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from . import aws, tokens
 from .errors import ConfigurationError, InvalidInputError
@@ -16,6 +16,15 @@ from .keys import SecretsManagerKeys, SigningKeys, StaticKey
 from .ledger import TokenLedger
 from .store import MetadataStore
 from .validation import FUNCTION_NAME, check_function_name, check_session_id
+
+if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    class _Clients(TypedDict):
+        dynamodb: DynamoDBClient | None
+        secretsmanager: SecretsManagerClient | None
+
 
 _UNSET = object()
 # The SDK's debug_token answer when debug mode is off (signalwire 3.7, signalwire_agents 1.1).
@@ -79,8 +88,8 @@ class SessionManager:
         secret_id: str | None = None,
         session_ttl_secs: int | None = None,
         secret_cache_secs: int | None = None,
-        dynamodb_client: Any = None,
-        secrets_client: Any = None,
+        dynamodb_client: DynamoDBClient | None = None,
+        secrets_client: SecretsManagerClient | None = None,
         clock: Callable[[], float] | None = None,
         token_revocation: bool | None = None,
         single_use_tokens: bool | str | Iterable[str] | None = None,
@@ -112,7 +121,7 @@ class SessionManager:
         # The SDK's switch for debug_token; off, as in the SDK.
         self._debug_mode = False
         self._lock = threading.Lock()
-        self._clients = {"dynamodb": dynamodb_client, "secretsmanager": secrets_client}
+        self._clients: _Clients = {"dynamodb": dynamodb_client, "secretsmanager": secrets_client}
         self._table_name = table_name
         self._session_ttl_secs = int(session_ttl_secs)
         self._keys: SigningKeys | None
@@ -120,7 +129,7 @@ class SessionManager:
             self._keys = StaticKey(secret_key)
         elif secret_id:
             self._keys = SecretsManagerKeys(
-                secret_id, lambda: self._client("secretsmanager"), cache_secs=secret_cache_secs
+                secret_id, self._secrets_client, cache_secs=secret_cache_secs
             )
         else:
             self._keys = None
@@ -173,11 +182,19 @@ class SessionManager:
 
     # -- wiring -------------------------------------------------------------------------
 
-    def _client(self, service: str) -> Any:
+    def _dynamodb_client(self) -> DynamoDBClient:
         with self._lock:
-            if self._clients[service] is None:
-                self._clients[service] = aws.client(service)
-            return self._clients[service]
+            client = self._clients["dynamodb"]
+            if client is None:
+                client = self._clients["dynamodb"] = aws.client("dynamodb")
+            return client
+
+    def _secrets_client(self) -> SecretsManagerClient:
+        with self._lock:
+            client = self._clients["secretsmanager"]
+            if client is None:
+                client = self._clients["secretsmanager"] = aws.client("secretsmanager")
+            return client
 
     @property
     def store(self) -> MetadataStore:
@@ -186,7 +203,7 @@ class SessionManager:
                 raise ConfigurationError("no table: pass table_name or set SESSIONS_TABLE")
             self._store = MetadataStore(
                 self._table_name,
-                lambda: self._client("dynamodb"),
+                self._dynamodb_client,
                 ttl_secs=self._session_ttl_secs,
                 clock=self._now,
             )
@@ -196,7 +213,7 @@ class SessionManager:
     def ledger(self) -> TokenLedger:
         if self._ledger is None:
             self._ledger = TokenLedger(
-                self._table_name or "", lambda: self._client("dynamodb"), clock=self._now
+                self._table_name or "", self._dynamodb_client, clock=self._now
             )
         return self._ledger
 
@@ -239,7 +256,7 @@ class SessionManager:
 
     create_tool_token = generate_token
 
-    def check_token(self, call_id: str, function_name: str, token: str) -> str | None:
+    def check_token(self, call_id: str, function_name: str, token: str) -> tokens.Refusal | None:
         """Why the token is refused for this call and function, or None when it is valid."""
         parsed = tokens.parse(token)
         # Claims first: they cost no key, so an expired or misdirected token never makes
@@ -247,17 +264,18 @@ class SessionManager:
         reason = tokens.check_claims(parsed, call_id, function_name, self._now())
         if reason:
             return reason
+        assert parsed is not None  # check_claims refused a None as MALFORMED
         if not tokens.signed_by(parsed, self.keys.verification_keys()) and not (
             self.keys.refresh() and tokens.signed_by(parsed, self.keys.verification_keys())
         ):
-            return tokens.BAD_SIGNATURE
+            return tokens.Refusal.BAD_SIGNATURE
         # Only a genuine token reaches the ledger: a forgery costs no read and burns no slot.
         if self.token_revocation and self.ledger.is_revoked(parsed.call_id):
-            return tokens.REVOKED
+            return tokens.Refusal.REVOKED
         if self._single_use(function_name) and not self.ledger.record_use(
             parsed.call_id, parsed.nonce, parsed.expiry
         ):
-            return tokens.REPLAYED
+            return tokens.Refusal.REPLAYED
         return None
 
     def _single_use(self, function_name: str) -> bool:
@@ -324,6 +342,8 @@ class SessionManager:
                 raise InvalidInputError("with a value, the second argument is the key")
             self.store.merge(session_id, {metadata: value})
             return True
+        if isinstance(metadata, str):  # a key without its value
+            raise InvalidInputError("metadata must be a JSON object")
         return self.store.merge(session_id, metadata)
 
     def replace_session_metadata(

@@ -24,14 +24,23 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from botocore.exceptions import ClientError
 
-from .aws import call_aws, error_code
+from .aws import error_code, unavailable_on_outage
 from .errors import InvalidInputError, TooLargeError, UnavailableError
 from .validation import SESSION_ID, check_session_id
+
+if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import (
+        PutItemInputTypeDef,
+        ScanInputTypeDef,
+        UpdateItemInputTypeDef,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +93,7 @@ def check_nesting(key: str, value: Any) -> None:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(node, dict):
             children = node.values()
             if not all(isinstance(k, str) for k in node):
@@ -153,7 +163,7 @@ class MetadataStore:
     def __init__(
         self,
         table_name: str,
-        client_factory: Callable[[], Any],
+        client_factory: Callable[[], DynamoDBClient],
         ttl_secs: int = 3600,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -169,9 +179,10 @@ class MetadataStore:
     def get(self, session_id: str) -> dict[str, Any]:
         check_session_id(session_id)
         now = int(self._clock())
-        response = self._call(
-            "get_item", TableName=self._table, Key=self._key(session_id), ConsistentRead=True
-        )
+        with self._dynamodb() as db:
+            response = db.get_item(
+                TableName=self._table, Key=self._key(session_id), ConsistentRead=True
+            )
         return self._live_metadata(response.get("Item"), now)
 
     # -- writes -------------------------------------------------------------------------
@@ -189,7 +200,8 @@ class MetadataStore:
             now = int(self._clock())
             request = self._merge_request(session_id, to_set, to_remove, now)
             try:
-                response = self._call("update_item", **request)
+                with self._dynamodb() as db:
+                    response = db.update_item(**request)
                 return self._live_metadata(response["Attributes"], now)
             except ClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
@@ -211,9 +223,10 @@ class MetadataStore:
         """Delete the session; True when a live (unexpired) one existed."""
         check_session_id(session_id)
         now = int(self._clock())
-        response = self._call(
-            "delete_item", TableName=self._table, Key=self._key(session_id), ReturnValues="ALL_OLD"
-        )
+        with self._dynamodb() as db:
+            response = db.delete_item(
+                TableName=self._table, Key=self._key(session_id), ReturnValues="ALL_OLD"
+            )
         return self._is_live(response.get("Attributes"), now)
 
     def cleanup(self, max_age_secs: int | None = None) -> int:
@@ -234,7 +247,7 @@ class MetadataStore:
             stale["ConditionExpression"] += " OR #u < :cutoff"
             stale["ExpressionAttributeNames"]["#u"] = UPDATED_ATTRIBUTE
             stale["ExpressionAttributeValues"][":cutoff"] = {"N": str(now - int(max_age_secs))}
-        scan = {
+        scan: ScanInputTypeDef = {
             "TableName": self._table,
             "ProjectionExpression": PARTITION_KEY,
             "FilterExpression": stale["ConditionExpression"],
@@ -244,17 +257,15 @@ class MetadataStore:
         }
         deleted = 0
         while True:
-            page = self._call("scan", **scan)
+            with self._dynamodb() as db:
+                page = db.scan(**scan)
             for item in page.get("Items", []):
                 if not SESSION_ID.fullmatch(item[PARTITION_KEY].get("S", "")):
                     continue
-                request = {
-                    "TableName": self._table,
-                    "Key": {PARTITION_KEY: item[PARTITION_KEY]},
-                    **stale,
-                }
+                key = {PARTITION_KEY: item[PARTITION_KEY]}
                 try:
-                    self._call("delete_item", **request)
+                    with self._dynamodb() as db:
+                        db.delete_item(TableName=self._table, Key=key, **stale)
                     deleted += 1
                 except ClientError as error:
                     if error_code(error) != "ConditionalCheckFailedException":
@@ -265,10 +276,14 @@ class MetadataStore:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _call(self, operation: str, **params: Any) -> Any:
-        method = getattr(self._client_factory(), operation)
+    @contextmanager
+    def _dynamodb(self) -> Iterator[DynamoDBClient]:
+        """The client, for the DynamoDB calls inside: throttling and outages become
+        UnavailableError (aws.py), an item over DynamoDB's size limit TooLargeError."""
+        client = self._client_factory()
         try:
-            return call_aws(lambda: method(**params))
+            with unavailable_on_outage():
+                yield client
         except ClientError as error:
             if _is_size_error(error):
                 raise TooLargeError("metadata too large for one DynamoDB item") from None
@@ -296,7 +311,7 @@ class MetadataStore:
 
     def _merge_request(
         self, session_id: str, to_set: Mapping[str, str], to_remove: list[str], now: int
-    ) -> dict[str, Any]:
+    ) -> UpdateItemInputTypeDef:
         names = dict(_NAMES)
         values: dict[str, Any] = {
             ":e": {"N": str(now + self._ttl_secs)},
@@ -335,12 +350,10 @@ class MetadataStore:
             if attempt:
                 self._backoff(attempt)
             now = int(self._clock())
-            item = self._call(
-                "get_item",
-                TableName=self._table,
-                Key=self._key(session_id),
-                ConsistentRead=True,
-            ).get("Item")
+            with self._dynamodb() as db:
+                item = db.get_item(
+                    TableName=self._table, Key=self._key(session_id), ConsistentRead=True
+                ).get("Item")
             merged = self._live_encoded(item, now)
             merged.update(to_set)
             for key in to_remove:
@@ -363,7 +376,7 @@ class MetadataStore:
             VERSION_ATTRIBUTE: {"S": uuid.uuid4().hex},
             **{KEY_PREFIX + k: {"S": v} for k, v in encoded.items()},
         }
-        request: dict[str, Any] = {"TableName": self._table, "Item": item}
+        request: PutItemInputTypeDef = {"TableName": self._table, "Item": item}
         if expect == "absent":
             request["ConditionExpression"] = "attribute_not_exists(pk)"
         elif expect == "expired":
@@ -375,7 +388,8 @@ class MetadataStore:
             request["ExpressionAttributeNames"] = {"#v": VERSION_ATTRIBUTE}
             request["ExpressionAttributeValues"] = {":v": {"S": expect}}
         try:
-            self._call("put_item", **request)
+            with self._dynamodb() as db:
+                db.put_item(**request)
             return True
         except ClientError as error:
             if expect is not None and error_code(error) == "ConditionalCheckFailedException":
@@ -383,8 +397,8 @@ class MetadataStore:
             raise
 
     @staticmethod
-    def _is_live(item: Mapping[str, Any] | None, now: int) -> bool:
-        return bool(item) and TTL_ATTRIBUTE in item and int(item[TTL_ATTRIBUTE]["N"]) > now
+    def _is_live(item: Mapping[str, Any] | None, now: int) -> TypeGuard[Mapping[str, Any]]:
+        return item is not None and TTL_ATTRIBUTE in item and int(item[TTL_ATTRIBUTE]["N"]) > now
 
     def _live_encoded(self, item: Mapping[str, Any] | None, now: int) -> dict[str, str]:
         """The item's metadata as stored: key -> JSON text. An attribute that is not a

@@ -19,9 +19,13 @@ import os
 import re
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from enum import StrEnum
+from typing import TYPE_CHECKING, NamedTuple
 
 from .validation import FUNCTION_NAME
+
+if TYPE_CHECKING:
+    from _hashlib import HASH  # what hashlib.sha256() returns, named in the stubs only
 
 MAX_TOKEN_CHARS = 1024
 # The latest expiry a token may carry: 11 digits (year 5138). 12 can pass year 9999, where
@@ -53,15 +57,19 @@ _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _PADDING = (b"", b"=", b"==", b"===")  # "===" never decodes: a length of 4n+1 is malformed
 _new_tuple = tuple.__new__
 
-# Reasons a token is refused; also the `reason` codes of POST /tokens/validate.
-MALFORMED = "malformed"
-MISSING_CALL_ID = "missing_call_id"
-WRONG_FUNCTION = "wrong_function"
-WRONG_CALL = "wrong_call"
-EXPIRED = "expired"
-BAD_SIGNATURE = "bad_signature"
-REVOKED = "revoked"  # its call has ended (TOKEN_REVOCATION)
-REPLAYED = "replayed"  # already validated once (SINGLE_USE_TOKENS)
+
+class Refusal(StrEnum):
+    """Why a token is refused; also the `reason` codes of POST /tokens/validate. A str:
+    json.dumps, f-strings and == "expired" see the plain code."""
+
+    MALFORMED = "malformed"
+    MISSING_CALL_ID = "missing_call_id"
+    WRONG_FUNCTION = "wrong_function"
+    WRONG_CALL = "wrong_call"
+    EXPIRED = "expired"
+    BAD_SIGNATURE = "bad_signature"
+    REVOKED = "revoked"  # its call has ended (TOKEN_REVOCATION)
+    REPLAYED = "replayed"  # already validated once (SINGLE_USE_TOKENS)
 
 
 class ParsedToken(NamedTuple):
@@ -84,11 +92,11 @@ class ParsedToken(NamedTuple):
 _BLOCK = hashlib.sha256().block_size
 _IPAD = bytes(b ^ 0x36 for b in range(256))
 _OPAD = bytes(b ^ 0x5C for b in range(256))
-_KEYED: dict[bytes, tuple[Any, Any]] = {}
+_KEYED: dict[bytes, tuple[HASH, HASH]] = {}
 _MAX_KEYED = 8
 
 
-def _keyed(key: bytes) -> tuple[Any, Any]:
+def _keyed(key: bytes) -> tuple[HASH, HASH]:
     states = _KEYED.get(key)
     if states is None:
         if len(_KEYED) >= _MAX_KEYED:
@@ -190,18 +198,18 @@ def parse(token: object) -> ParsedToken | None:
 
 def check_claims(
     parsed: ParsedToken | None, call_id: object, function_name: object, now: float
-) -> str | None:
+) -> Refusal | None:
     """The reason a token's claims do not fit this call, or None; signature not checked."""
     if not call_id:
-        return MISSING_CALL_ID
+        return Refusal.MISSING_CALL_ID
     if parsed is None:
-        return MALFORMED
+        return Refusal.MALFORMED
     if parsed.function_name != function_name:
-        return WRONG_FUNCTION
+        return Refusal.WRONG_FUNCTION
     if parsed.call_id != call_id:
-        return WRONG_CALL
+        return Refusal.WRONG_CALL
     if parsed.expiry < now:
-        return EXPIRED
+        return Refusal.EXPIRED
     return None
 
 
