@@ -114,6 +114,7 @@ def test_the_local_api_serves_the_document_as_json(client):
 METADATA = "/sessions/{session_id}/metadata"
 TOKENS = "/sessions/{session_id}/tokens"
 VALIDATE = "/tokens/validate"
+SESSION = "/sessions/{session_id}"
 OVERSIZED_BODY = json.dumps({"blob": "x" * (512 * 1024)})  # past the functions' 512 KB
 OVERSIZED_METADATA = {"blob": "x" * 400_000}  # fits a body, not one item
 
@@ -186,6 +187,12 @@ def test_every_documented_answer_is_what_the_handlers_send(local_api, conformanc
         assert send(method, METADATA, session, raw=OVERSIZED_BODY).status_code == 413
         assert send(method, METADATA, session, body=OVERSIZED_METADATA).status_code == 413
 
+    # Ending a session: success, bad input, no route.
+    ended = new_session()
+    assert send("DELETE", SESSION, ended).json() == {"session_id": ended, "ended": True}
+    assert send("DELETE", SESSION, "no spaces").status_code == 400
+    assert send("DELETE", SESSION, "").status_code == 404
+
     # Tokens: minted, then every refusal the HTTP API can give.
     token = send("POST", TOKENS, session, body={"function_name": "lookup"}).json()["token"]
     assert send("POST", TOKENS, session, body={"function_name": "no-dash"}).status_code == 400
@@ -214,6 +221,7 @@ def test_every_documented_answer_is_what_the_handlers_send(local_api, conformanc
         ("PATCH", METADATA): ("set_metadata", "set_session_metadata"),
         ("PUT", METADATA): ("set_metadata", "replace_session_metadata"),
         ("DELETE", METADATA): ("delete_metadata", "delete_session_metadata"),
+        ("DELETE", SESSION): ("delete_metadata", "end_session"),
         ("POST", TOKENS): ("create_token", "issue_token"),
         ("POST", VALIDATE): ("validate_token", "check_token"),
     }
