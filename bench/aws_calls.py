@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from devtools import aws_local, events, template
+from devtools import aws_local, events, lambda_runtime, template
 from devtools.context import LambdaContext
 
 KEY = "bench-signing-key-" + "0123456789abcdef" * 3
@@ -223,7 +223,7 @@ def _run(
                 progress(f"AWS calls: {route}, {label} ({step}/{total})")
             function = functions[name]
             route_path = next(r.path for r in function.routes if r.method == method)
-            handler = template.load_handler(function, namespace=f"bench_calls_{step}")
+            handler = lambda_runtime.load_handler(function, namespace=f"bench_calls_{step}")
             figures: dict[str, Any] = {"route": route, "metadata": label}
             for phase in ("cold", "warm"):
                 session = f"bench-calls-{step}-{phase}"
@@ -235,7 +235,7 @@ def _run(
                 )
                 counter.take()
                 printed = output.tell()
-                response = handler(event, LambdaContext(function_name=name))
+                response = handler(event, LambdaContext.for_function(function))
                 calls, moto_units = counter.take()
                 figures["log_bytes"] = output.tell() - printed
                 if response["statusCode"] >= 300:

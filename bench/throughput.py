@@ -1,6 +1,6 @@
 """Requests per second of each route through `make serve` on its embedded moto backend.
 
-The server runs in its own process (`python -m devtools.serve`), as a developer runs it;
+The server runs in its own process (`python -m local_api`), as a developer runs it;
 the clients are threads of this process, each holding one keep-alive connection. Every
 loop is bounded in requests and in time, and talks to 127.0.0.1 only.
 """
@@ -149,13 +149,13 @@ def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float =
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"devtools.serve exited with {process.returncode}")
+            raise RuntimeError(f"the local API exited with {process.returncode}")
         try:
             http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
             return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError("devtools.serve did not start listening")
+    raise RuntimeError("the local API did not start listening")
 
 
 def run(
@@ -166,7 +166,7 @@ def run(
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["SIGNING_SECRET"] = KEY
     server = subprocess.Popen(
-        [sys.executable, "-m", "devtools.serve", "--port", str(port), "--quiet"],
+        [sys.executable, "-m", "local_api", "--port", str(port), "--quiet"],
         cwd=template.ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -17,6 +17,16 @@ from botocore.exceptions import ClientError
 
 from . import template
 
+# botocore's service-specific endpoint override for each service the handlers call.
+ENDPOINT_VARIABLES = {
+    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
+    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+}
+# A known signing key (49 characters) for the tests and the benchmarks, so that a token can
+# be minted or checked outside the process that holds the secret. events/validate_token*.json
+# carry tokens signed with it.
+SAMPLE_KEY = "k" * 16 + "test-signing-key-0123456789abcdef"
+
 _ALPHANUMERIC = string.ascii_letters + string.digits
 _patched = threading.Lock()
 

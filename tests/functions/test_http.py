@@ -94,7 +94,7 @@ SUCCESS.update(create_token=201, validate_token=200)
 
 def invoke(function, event) -> tuple[dict[str, Any], Any]:
     """(what the handler returned, as the harness reads a single-value response)."""
-    raw = function.handler(event, LambdaContext(function_name=function.spec.name))
+    raw = function.handler(event, LambdaContext.for_function(function.spec))
     return raw, as_response(single_value(raw))
 
 

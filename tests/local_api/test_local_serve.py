@@ -1,4 +1,4 @@
-"""How the local API starts and stops: `python -m devtools.serve` as a real process, and
+"""How the local API starts and stops: `python -m local_api` as a real process, and
 the external-endpoint and configuration paths of the in-process LocalApi."""
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from local_http import SIGNING_KEY, TIMEOUT_SECS, Client, free_port, token_signe
 from moto.server import ThreadedMotoServer
 
 from devtools import template
-from devtools.backend import external_endpoints
-from devtools.local_api import LocalApi
-from devtools.serve import _WithoutMetrics
+from local_api.__main__ import _WithoutMetrics
+from local_api.backend import external_endpoints
+from local_api.server import LocalApi
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def get_many(port: int, path: str, count: int) -> set[int]:
 
 
 def start_serve(port: int) -> subprocess.Popen:
-    """`python -m devtools.serve` as `make serve` runs it, on `port`, with SIGNING_SECRET."""
+    """`python -m local_api` as `make serve` runs it, on `port`, with SIGNING_SECRET."""
     environment = {
         name: value
         for name, value in os.environ.items()
@@ -73,7 +73,7 @@ def start_serve(port: int) -> subprocess.Popen:
     }
     environment.update(PORT=str(port), SIGNING_SECRET=SIGNING_KEY, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "devtools.serve"],
+        [sys.executable, "-m", "local_api"],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.PIPE,
@@ -141,7 +141,7 @@ def test_serve_process_stops_cleanly_on_sigterm():
 def test_serve_process_refuses_a_short_signing_secret():
     environment = {**os.environ, "PORT": str(free_port()), "SIGNING_SECRET": "too-short"}
     result = subprocess.run(
-        [sys.executable, "-m", "devtools.serve"],
+        [sys.executable, "-m", "local_api"],
         cwd=ROOT,
         env=environment,
         capture_output=True,
