@@ -25,9 +25,9 @@ from collections.abc import Callable
 from typing import Any
 
 from devtools import aws_local, events, lambda_runtime, template
+from devtools.aws_local import SAMPLE_KEY
 from devtools.context import LambdaContext
 
-KEY = "bench-signing-key-" + "0123456789abcdef" * 3
 SIZES = {"1 KB": 1024, "100 KB": 100 * 1024}
 ITEM_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan")
 FUNCTION = "get_weather"
@@ -168,7 +168,8 @@ def _run(
     setup = boto3.Session()
     dynamodb = setup.client("dynamodb", endpoint_url=endpoint)
     aws_local.ensure_table(dynamodb, table_name)
-    aws_local.ensure_secret(setup.client("secretsmanager", endpoint_url=endpoint), secret_name, KEY)
+    secrets = setup.client("secretsmanager", endpoint_url=endpoint)
+    aws_local.ensure_secret(secrets, secret_name, SAMPLE_KEY)
     functions = {f.name: f for f in template.functions()}
     os.environ.update(
         template.resolve_environment(
@@ -178,7 +179,7 @@ def _run(
     )
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     memory_mb = int(template.load()["Globals"]["Function"].get("MemorySize", 128))
-    seeder = SessionManager(secret_key=KEY, table_name=table_name, dynamodb_client=dynamodb)
+    seeder = SessionManager(secret_key=SAMPLE_KEY, table_name=table_name, dynamodb_client=dynamodb)
 
     def item(session_id: str) -> dict[str, Any] | None:
         return dynamodb.get_item(
@@ -204,7 +205,7 @@ def _run(
             "validate_token",
             "POST",
             lambda s, n: {
-                "token": tokens.mint(KEY.encode(), s, FUNCTION, far),
+                "token": tokens.mint(SAMPLE_KEY.encode(), s, FUNCTION, far),
                 "call_id": s,
                 "function_name": FUNCTION,
             },

@@ -23,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devtools import aws_local, template
+from devtools.aws_local import SAMPLE_KEY
 
 ROOT = template.ROOT
 LAMBDA_PYTHON = ROOT / ".venv-lambda" / "bin" / "python"
 PROBE = Path(__file__).with_name("probe.py")
 SESSION_ID = "call-6f1c2a9e-demo"  # the one the sample events use
 # The key the sample validate_token events are signed with (tests/conftest.py).
-SAMPLE_KEY = "k" * 16 + "test-signing-key-0123456789abcdef"
 
 
 def _baseline_call(function: str, table: str, secret: str) -> tuple[str, str, dict]:

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from devtools import template
+from devtools.aws_local import SAMPLE_KEY
 from session_manager import tokens
 
-KEY = "bench-signing-key-" + "0123456789abcdef" * 3
 CLIENTS = 4
 SECONDS = 3.0
 MAX_REQUESTS = 20_000  # per route, whichever limit comes first
@@ -39,7 +39,7 @@ class Case:
 
 def _cases() -> list[Case]:
     far = int(time.time()) + 3600
-    token = tokens.mint(KEY.encode(), "bench-read", "get_weather", far)
+    token = tokens.mint(SAMPLE_KEY.encode(), "bench-read", "get_weather", far)
     return [
         Case(
             "GET metadata",
@@ -164,7 +164,7 @@ def run(
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, object]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env["SIGNING_SECRET"] = KEY
+    env["SIGNING_SECRET"] = SAMPLE_KEY
     server = subprocess.Popen(
         [sys.executable, "-m", "local_api", "--port", str(port), "--quiet"],
         cwd=template.ROOT,

@@ -17,6 +17,7 @@ import pytest
 from event_sources import SOURCES, make_event, single_value
 from lambda_harness import FAR_FUTURE, FUNCTIONS, as_response, assert_error, request_id
 
+from devtools import aws_local
 from devtools.context import LambdaContext
 from session_manager import tokens
 from session_manager.http import MAX_BODY_BYTES, Route, parse_event
@@ -340,11 +341,6 @@ AWS_ROUTES = [
     ("validate_token", "POST", "secretsmanager"),
 ]
 
-ENDPOINT_VARIABLES = {
-    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
-    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-}
-
 
 def assert_unavailable(response) -> None:
     assert_error(response, 503, "service_unavailable")
@@ -369,7 +365,7 @@ def test_aws_unreachable_is_503(
 ):
     # Set before the module loads: the manager's clients read it when they are created.
     # Port 9 (discard) refuses the connection at once; nothing leaves the machine.
-    monkeypatch.setenv(ENDPOINT_VARIABLES[service], "http://127.0.0.1:9")
+    monkeypatch.setenv(aws_local.ENDPOINT_VARIABLES[service], "http://127.0.0.1:9")
     function = load_function(name)
     assert_unavailable(function(method, real_body(name, signing_key)))
     assert no_backoff.count >= 1  # retried before giving up

@@ -228,9 +228,10 @@ def test_shell_variables_name_resources_and_override_the_template(monkeypatch):
         assert api.overrides["TOKEN_EXPIRY_SECS"] == "60"
         # The embedded moto answers this process's clients while the API runs.
         boto3.client("dynamodb").describe_table(TableName="my-sessions")
-        assert boto3.client("secretsmanager").get_secret_value(SecretId="my-key")[
-            "SecretString"
-        ] == SIGNING_KEY
+        assert (
+            boto3.client("secretsmanager").get_secret_value(SecretId="my-key")["SecretString"]
+            == SIGNING_KEY
+        )
         before = int(time.time())
         created = Client(api.url).post("/sessions/c1/tokens", {"function_name": "f"}).json
         assert before + 60 <= created["expires_at"] <= int(time.time()) + 60
