@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from devtools import template
 from devtools.aws_local import SAMPLE_KEY
+from local_api.process import serving
 from session_manager import tokens
 
 CLIENTS = 4
@@ -145,35 +141,13 @@ def _measure(port: int, case: Case, seconds: float) -> dict[str, float]:
     }
 
 
-def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the local API exited with {process.returncode}")
-        try:
-            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the local API did not start listening")
-
-
 def run(
     port: int,
     seconds: float = SECONDS,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, object]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env["SIGNING_SECRET"] = SAMPLE_KEY
-    server = subprocess.Popen(
-        [sys.executable, "-m", "local_api", "--port", str(port), "--quiet"],
-        cwd=template.ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_listening(port, server)
+    # A longer start than the tests allow: the benchmarks run beside other loads.
+    with serving(port, signing_key=SAMPLE_KEY, args=["--quiet"], capture=False, start_secs=60):
         seed = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         seed.request("PUT", "/sessions/bench-read/metadata", body=b'{"caller": "+15551234567"}')
         seed.getresponse().read()
@@ -185,12 +159,6 @@ def run(
                 progress(f"HTTP: {case.name} for {seconds:g} s ({index + 1}/{len(cases)})")
             rows.append({"route": case.name, **_measure(port, case, seconds)})
         return rows
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def table(rows: list[dict[str, object]]) -> str:
