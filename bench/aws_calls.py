@@ -24,6 +24,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from bench import report
 from devtools import aws_local, events, lambda_runtime, template
 from devtools.aws_local import SAMPLE_KEY
 from devtools.context import LambdaContext
@@ -261,19 +262,26 @@ def _calls(calls: list[str]) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| route | metadata | cold: AWS calls | warm: AWS calls | RRU | WRU "
-        "| moto's units | log bytes | $ per million (warm) |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        metadata = row["metadata"] if "token" not in row["route"] else "-"
-        lines.append(
-            f"| {row['route']} | {metadata} | {_calls(row['cold_calls'])} "
-            f"| {_calls(row['warm_calls'])} | {row['rru']} | {row['wru']} "
-            f"| {row['moto_units']:g} | {row['log_bytes']} | {row['usd_per_million']:.2f} |"
-        )
-    return "\n".join(lines)
+    titles = ["route", "metadata", "cold: AWS calls", "warm: AWS calls", "RRU", "WRU"]
+    titles += ["moto's units", "log bytes", "$ per million (warm)"]
+    return report.markdown_table(
+        titles,
+        (
+            [
+                row["route"],
+                row["metadata"] if "token" not in row["route"] else "-",
+                _calls(row["cold_calls"]),
+                _calls(row["warm_calls"]),
+                row["rru"],
+                row["wru"],
+                f"{row['moto_units']:g}",
+                row["log_bytes"],
+                f"{row['usd_per_million']:.2f}",
+            ]
+            for row in rows
+        ),
+        text_columns=4,
+    )
 
 
 def assumptions() -> str:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench import report
 from devtools.aws_local import SAMPLE_KEY
 from local_api.process import serving
 from session_manager import tokens
@@ -162,13 +163,16 @@ def run(
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    lines = [
-        "| route | requests | req/s | p50 ms | p99 ms |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['route']} | {row['requests']} | {row['rps']:.0f} | "
-            f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} |"
-        )
-    return "\n".join(lines)
+    return report.markdown_table(
+        ["route", "requests", "req/s", "p50 ms", "p99 ms"],
+        (
+            [
+                row["route"],
+                row["requests"],
+                f"{row['rps']:.0f}",
+                f"{row['p50_ms']:.1f}",
+                f"{row['p99_ms']:.1f}",
+            ]
+            for row in rows
+        ),
+    )

@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from bench import report
 from devtools.aws_local import SAMPLE_KEY
 
 CALL_ID = "call-6f1c2a9e-demo"
@@ -95,13 +96,15 @@ def run(rounds: int = 30, per_round: int = 2000, progress: Callable[[str], None]
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    lines = [
-        "| operation | ours ops/s | SDK ops/s | x (ours / SDK) |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['operation']} | {row['ours_ops']:,.0f} | {row['sdk_ops']:,.0f} "
-            f"| {row['ratio']:.2f} |"
-        )
-    return "\n".join(lines)
+    return report.markdown_table(
+        ["operation", "ours ops/s", "SDK ops/s", "x (ours / SDK)"],
+        (
+            [
+                row["operation"],
+                f"{row['ours_ops']:,.0f}",
+                f"{row['sdk_ops']:,.0f}",
+                f"{row['ratio']:.2f}",
+            ]
+            for row in rows
+        ),
+    )

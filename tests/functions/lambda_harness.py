@@ -61,6 +61,12 @@ def assert_error(response: Response, status: int, code: str | None = None) -> di
     return error
 
 
+def assert_unavailable(response: Response) -> None:
+    """503 in the envelope, with a Retry-After: AWS throttled, unreachable or too slow."""
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["Retry-After"]) >= 1
+
+
 def request_id(event: dict[str, Any]) -> str:
     """API Gateway's request id, in requestContext in both payload formats."""
     return event["requestContext"]["requestId"]

@@ -24,7 +24,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from fault_endpoints import HungEndpoint, unreachable_url
-from lambda_harness import LambdaFunction, Response, as_response, assert_error
+from lambda_harness import LambdaFunction, Response, as_response, assert_unavailable
 
 from devtools import aws_local, events, template
 from devtools.context import LambdaContext
@@ -53,11 +53,6 @@ def invoke(fn: LambdaFunction, event: dict[str, Any], remaining_ms: int) -> tupl
     started = time.monotonic()
     raw = fn.handler(event, context)
     return as_response(raw), time.monotonic() - started
-
-
-def assert_unavailable(response: Response) -> None:
-    assert_error(response, 503, "service_unavailable")
-    assert int(response.headers["Retry-After"]) >= 1
 
 
 def token_calls(signing_key: str) -> list[tuple[str, str, Any]]:
