@@ -23,7 +23,7 @@ test: $(VENV)/.installed-test  ## the whole suite, lint and type check included
 	$(PY) -m pytest
 
 serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
-	PORT=$(PORT) $(PY) -m devtools.serve
+	PORT=$(PORT) $(PY) -m local_api
 
 # A Lambda-like Python for cold-start probes: boto3 and what the layer ships, plus the
 # X-Ray SDK that only the opt-in Tracer row imports.

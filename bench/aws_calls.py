@@ -24,10 +24,11 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from devtools import aws_local, events, template
+from bench import report
+from devtools import aws_local, events, lambda_runtime, template
+from devtools.aws_local import SAMPLE_KEY
 from devtools.context import LambdaContext
 
-KEY = "bench-signing-key-" + "0123456789abcdef" * 3
 SIZES = {"1 KB": 1024, "100 KB": 100 * 1024}
 ITEM_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan")
 FUNCTION = "get_weather"
@@ -170,7 +171,8 @@ def _run(
     setup = boto3.Session()
     dynamodb = setup.client("dynamodb", endpoint_url=endpoint)
     aws_local.ensure_table(dynamodb, table_name)
-    aws_local.ensure_secret(setup.client("secretsmanager", endpoint_url=endpoint), secret_name, KEY)
+    secrets = setup.client("secretsmanager", endpoint_url=endpoint)
+    aws_local.ensure_secret(secrets, secret_name, SAMPLE_KEY)
     functions = {f.name: f for f in template.functions()}
     os.environ.update(
         template.resolve_environment(
@@ -180,7 +182,7 @@ def _run(
     )
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     memory_mb = int(template.load()["Globals"]["Function"].get("MemorySize", 128))
-    seeder = SessionManager(secret_key=KEY, table_name=table_name, dynamodb_client=dynamodb)
+    seeder = SessionManager(secret_key=SAMPLE_KEY, table_name=table_name, dynamodb_client=dynamodb)
 
     def item(session_id: str) -> dict[str, Any] | None:
         return dynamodb.get_item(
@@ -206,7 +208,7 @@ def _run(
             "validate_token",
             "POST",
             lambda s, n: {
-                "token": tokens.mint(KEY.encode(), s, FUNCTION, far),
+                "token": tokens.mint(SAMPLE_KEY.encode(), s, FUNCTION, far),
                 "call_id": s,
                 "function_name": FUNCTION,
             },
@@ -225,7 +227,7 @@ def _run(
                 progress(f"AWS calls: {route}, {label} ({step}/{total})")
             function = functions[name]
             route_path = next(r.path for r in function.routes if r.method == method)
-            handler = template.load_handler(function, namespace=f"bench_calls_{step}")
+            handler = lambda_runtime.load_handler(function, namespace=f"bench_calls_{step}")
             figures: dict[str, Any] = {"route": route, "metadata": label}
             for phase in ("cold", "warm"):
                 session = f"bench-calls-{step}-{phase}"
@@ -237,7 +239,7 @@ def _run(
                 )
                 counter.take()
                 printed = output.tell()
-                response = handler(event, LambdaContext(function_name=name))
+                response = handler(event, LambdaContext.for_function(function))
                 calls, moto_units = counter.take()
                 figures["log_bytes"] = output.tell() - printed
                 if response["statusCode"] >= 300:
@@ -262,19 +264,26 @@ def _calls(calls: list[str]) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| route | metadata | cold: AWS calls | warm: AWS calls | RRU | WRU "
-        "| moto's units | log bytes | $ per million (warm) |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        metadata = row["metadata"] if "token" not in row["route"] else "-"
-        lines.append(
-            f"| {row['route']} | {metadata} | {_calls(row['cold_calls'])} "
-            f"| {_calls(row['warm_calls'])} | {row['rru']} | {row['wru']} "
-            f"| {row['moto_units']:g} | {row['log_bytes']} | {row['usd_per_million']:.2f} |"
-        )
-    return "\n".join(lines)
+    titles = ["route", "metadata", "cold: AWS calls", "warm: AWS calls", "RRU", "WRU"]
+    titles += ["moto's units", "log bytes", "$ per million (warm)"]
+    return report.markdown_table(
+        titles,
+        (
+            [
+                row["route"],
+                row["metadata"] if "token" not in row["route"] else "-",
+                _calls(row["cold_calls"]),
+                _calls(row["warm_calls"]),
+                row["rru"],
+                row["wru"],
+                f"{row['moto_units']:g}",
+                row["log_bytes"],
+                f"{row['usd_per_million']:.2f}",
+            ]
+            for row in rows
+        ),
+        text_columns=4,
+    )
 
 
 def assumptions() -> str:

@@ -23,14 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import report
 from devtools import aws_local, template
+from devtools.aws_local import SAMPLE_KEY
 
 ROOT = template.ROOT
 LAMBDA_PYTHON = ROOT / ".venv-lambda" / "bin" / "python"
 PROBE = Path(__file__).with_name("probe.py")
 SESSION_ID = "call-6f1c2a9e-demo"  # the one the sample events use
-# The key the sample validate_token events are signed with (tests/conftest.py).
-SAMPLE_KEY = "k" * 16 + "test-signing-key-0123456789abcdef"
 
 
 def _baseline_call(function: str, table: str, secret: str) -> tuple[str, str, dict[str, Any]]:
@@ -160,28 +160,31 @@ def run(
     return rows
 
 
+def _against_boto3(row: dict[str, Any], figure: str, digits: int) -> list[str]:
+    """Two cells: ours (boto3 alone's), and the ratio of the two; dashes where the row
+    has no such figure (the Tracer row is measured without a first request)."""
+    if figure not in row:
+        return ["-", "-"]
+    ours, boto3_alone = row[figure], row[f"baseline_{figure}"]
+    return [f"{ours:.{digits}f} ({boto3_alone:.{digits}f})", f"{ours / boto3_alone:.2f}"]
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| function | INIT ms (boto3) | x | INIT+1st request ms (boto3) | x "
-        "| same, CPU ms (boto3) | x | peak RSS MB (boto3) | x |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        first = (
-            f"{row['first_ms']:.0f} ({row['baseline_first_ms']:.0f}) | "
-            f"{row['first_ms'] / row['baseline_first_ms']:.2f} | "
-            f"{row['cpu_first_ms']:.0f} ({row['baseline_cpu_first_ms']:.0f}) | "
-            f"{row['cpu_first_ms'] / row['baseline_cpu_first_ms']:.2f}"
-            if "first_ms" in row
-            else "- | - | - | -"
-        )
-        lines.append(
-            f"| {row['function']} | {row['import_ms']:.0f} ({row['baseline_import_ms']:.0f}) | "
-            f"{row['import_ms'] / row['baseline_import_ms']:.2f} | {first} | "
-            f"{row['peak_mb']:.1f} ({row['baseline_peak_mb']:.1f}) | "
-            f"{row['peak_mb'] / row['baseline_peak_mb']:.2f} |"
-        )
-    return "\n".join(lines)
+    titles = ["function", "INIT ms (boto3)", "x", "INIT+1st request ms (boto3)", "x"]
+    titles += ["same, CPU ms (boto3)", "x", "peak RSS MB (boto3)", "x"]
+    return report.markdown_table(
+        titles,
+        (
+            [
+                row["function"],
+                *_against_boto3(row, "import_ms", 0),
+                *_against_boto3(row, "first_ms", 0),
+                *_against_boto3(row, "cpu_first_ms", 0),
+                *_against_boto3(row, "peak_mb", 1),
+            ]
+            for row in rows
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CHART = ROOT / "docs" / "benchmark.png"
+
+
+def markdown_table(
+    titles: Sequence[str], rows: Iterable[Sequence[object]], *, text_columns: int = 1
+) -> str:
+    """A Markdown table of cells already formatted; the first `text_columns` columns are
+    left-aligned, the figures after them right-aligned."""
+    align = ["---"] * text_columns + ["---:"] * (len(titles) - text_columns)
+    lines = [titles, align, *rows]
+    return "\n".join("| " + " | ".join(map(str, line)) + " |" for line in lines)
 
 
 def save_json(results: dict[str, Any]) -> Path:

@@ -1,6 +1,6 @@
 """Requests per second of each route through `make serve` on its embedded moto backend.
 
-The server runs in its own process (`python -m devtools.serve`), as a developer runs it;
+The server runs in its own process (`python -m local_api`), as a developer runs it;
 the clients are threads of this process, each holding one keep-alive connection. Every
 loop is bounded in requests and in time, and talks to 127.0.0.1 only.
 """
@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from devtools import template
+from bench import report
+from devtools.aws_local import SAMPLE_KEY
+from local_api.process import serving
 from session_manager import tokens
 
-KEY = "bench-signing-key-" + "0123456789abcdef" * 3
 CLIENTS = 4
 SECONDS = 3.0
 MAX_REQUESTS = 20_000  # per route, whichever limit comes first
@@ -39,7 +36,7 @@ class Case:
 
 def _cases() -> list[Case]:
     far = int(time.time()) + 3600
-    token = tokens.mint(KEY.encode(), "bench-read", "get_weather", far)
+    token = tokens.mint(SAMPLE_KEY.encode(), "bench-read", "get_weather", far)
     return [
         Case(
             "GET metadata",
@@ -145,35 +142,13 @@ def _measure(port: int, case: Case, seconds: float) -> dict[str, float]:
     }
 
 
-def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"devtools.serve exited with {process.returncode}")
-        try:
-            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("devtools.serve did not start listening")
-
-
 def run(
     port: int,
     seconds: float = SECONDS,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, object]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
-    env["SIGNING_SECRET"] = KEY
-    server = subprocess.Popen(
-        [sys.executable, "-m", "devtools.serve", "--port", str(port), "--quiet"],
-        cwd=template.ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_until_listening(port, server)
+    # A longer start than the tests allow: the benchmarks run beside other loads.
+    with serving(port, signing_key=SAMPLE_KEY, args=["--quiet"], capture=False, start_secs=60):
         seed = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         seed.request("PUT", "/sessions/bench-read/metadata", body=b'{"caller": "+15551234567"}')
         seed.getresponse().read()
@@ -185,22 +160,19 @@ def run(
                 progress(f"HTTP: {case.name} for {seconds:g} s ({index + 1}/{len(cases)})")
             rows.append({"route": case.name, **_measure(port, case, seconds)})
         return rows
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    lines = [
-        "| route | requests | req/s | p50 ms | p99 ms |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['route']} | {row['requests']} | {row['rps']:.0f} | "
-            f"{row['p50_ms']:.1f} | {row['p99_ms']:.1f} |"
-        )
-    return "\n".join(lines)
+    return report.markdown_table(
+        ["route", "requests", "req/s", "p50 ms", "p99 ms"],
+        (
+            [
+                row["route"],
+                row["requests"],
+                f"{row['rps']:.0f}",
+                f"{row['p50_ms']:.1f}",
+                f"{row['p99_ms']:.1f}",
+            ]
+            for row in rows
+        ),
+    )

@@ -13,7 +13,9 @@ import statistics
 import time
 from collections.abc import Callable
 
-KEY = "bench-signing-key-" + "0123456789abcdef" * 3
+from bench import report
+from devtools.aws_local import SAMPLE_KEY
+
 CALL_ID = "call-6f1c2a9e-demo"
 FUNCTION = "get_weather"
 
@@ -34,13 +36,13 @@ def _cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
 
     from session_manager import SessionManager
 
-    ours, sdk = SessionManager(secret_key=KEY), SdkManager(secret_key=KEY)
+    ours, sdk = SessionManager(secret_key=SAMPLE_KEY), SdkManager(secret_key=SAMPLE_KEY)
     token = ours.generate_token(FUNCTION, CALL_ID)
     # More distinct tokens than any cache here holds: each validation decodes anew.
     fresh = [sdk.generate_token(FUNCTION, CALL_ID) for _ in range(4096)]
     ours_fresh, sdk_fresh = cycle(fresh), cycle(fresh)
     # Signed with another key: both sides do the full work and refuse at the comparison.
-    forged = SdkManager(secret_key=KEY[::-1]).generate_token(FUNCTION, CALL_ID)
+    forged = SdkManager(secret_key=SAMPLE_KEY[::-1]).generate_token(FUNCTION, CALL_ID)
     assert sdk.validate_token(CALL_ID, FUNCTION, token), "the SDK refuses our token"
     assert ours.validate_token(CALL_ID, FUNCTION, fresh[0]), "we refuse the SDK's token"
     return [
@@ -96,13 +98,15 @@ def run(
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    lines = [
-        "| operation | ours ops/s | SDK ops/s | x (ours / SDK) |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['operation']} | {row['ours_ops']:,.0f} | {row['sdk_ops']:,.0f} "
-            f"| {row['ratio']:.2f} |"
-        )
-    return "\n".join(lines)
+    return report.markdown_table(
+        ["operation", "ours ops/s", "SDK ops/s", "x (ours / SDK)"],
+        (
+            [
+                row["operation"],
+                f"{row['ours_ops']:,.0f}",
+                f"{row['sdk_ops']:,.0f}",
+                f"{row['ratio']:.2f}",
+            ]
+            for row in rows
+        ),
+    )

@@ -17,6 +17,16 @@ from botocore.exceptions import ClientError
 
 from . import template
 
+# botocore's service-specific endpoint override for each service the handlers call.
+ENDPOINT_VARIABLES = {
+    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
+    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+}
+# A known signing key (49 characters) for the tests and the benchmarks, so that a token can
+# be minted or checked outside the process that holds the secret. events/validate_token*.json
+# carry tokens signed with it.
+SAMPLE_KEY = "k" * 16 + "test-signing-key-0123456789abcdef"
+
 _ALPHANUMERIC = string.ascii_letters + string.digits
 _patched = threading.Lock()
 
@@ -109,8 +119,9 @@ def make_moto_dynamodb_atomic() -> None:
             with locks.hold(keys):
                 return __handle(self)
 
-        DynamoHandler.call_action = locked_call
-        DynamoHandler._atomic = True
+        # Patching moto on purpose: the lock must wrap its whole handling of a request.
+        DynamoHandler.call_action = locked_call  # type: ignore[method-assign]
+        DynamoHandler._atomic = True  # type: ignore[attr-defined]
 
 
 class _ItemLocks:
@@ -226,4 +237,4 @@ def _patch_item_size_check() -> None:
         for key, value in pairs[-1:]:
             self.attrs[key] = DynamoType(value)  # moto's own check, over the whole item
 
-    Item.__init__ = init
+    Item.__init__ = init  # type: ignore[method-assign]  # on purpose: see the docstring

@@ -8,13 +8,10 @@ CloudFormation would, with the parameters' defaults: see `resolve`.
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
@@ -32,8 +29,10 @@ def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dic
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
+    elif isinstance(node, yaml.MappingNode):
         value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node {node!r}")
     if tag_suffix in ("Ref", "Condition"):
         return {tag_suffix: value}
     if tag_suffix == "GetAtt" and isinstance(value, str):
@@ -58,6 +57,8 @@ class Function:
     handler: str  # module.function
     routes: tuple[Route, ...]
     environment: dict[str, Any] = field(default_factory=dict)  # unresolved template values
+    timeout_secs: int = 3  # Timeout: the function's own, else Globals', else Lambda's 3 s
+    memory_mb: int = 128  # MemorySize, likewise
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class Table:
 @cache
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
     with open(path, encoding="utf-8") as stream:
-        return yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        document: dict[str, Any] = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        return document
 
 
 def resources(kind: str) -> dict[str, dict[str, Any]]:
@@ -145,6 +147,8 @@ def functions(*, http_only: bool = True) -> list[Function]:
                 handler=props.get("Handler", glob.get("Handler", "app.handler")),
                 routes=routes,
                 environment=environment,
+                timeout_secs=int(props.get("Timeout", glob.get("Timeout", 3))),
+                memory_mb=int(props.get("MemorySize", glob.get("MemorySize", 128))),
             )
         )
     return found
@@ -262,31 +266,3 @@ def resolve_environment(
     to the physical ids given (the local table's name, the local secret's name)."""
     resolved = resolve(environment, physical_ids, parameters)
     return {name: str(value) for name, value in resolved.items()}
-
-
-def load_handler(function: Function, *, namespace: str = "lambda") -> Any:
-    """Import a function's module by path, as Lambda does, under a name of its own (every
-    function's module is called app.py) and return its handler.
-
-    The module is imported once per `namespace` and reused: another namespace gives a fresh
-    import (a new cold start, with the environment of that moment), as the local API needs
-    for each server it starts."""
-    for layer in layer_dirs():
-        if str(layer) not in sys.path:
-            sys.path.insert(0, str(layer))
-    module_name, attribute = function.handler.rsplit(".", 1)
-    unique = f"{namespace}_{function.name}_{module_name}"
-    module: ModuleType | None = sys.modules.get(unique)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(
-            unique, function.code_dir / f"{module_name}.py"
-        )
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[unique] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[unique]
-            raise
-    return getattr(module, attribute)

@@ -27,7 +27,6 @@ from devtools import aws_local, template  # noqa: E402
 
 TABLE_NAME = "sessions-test"
 SECRET_NAME = "signing-key-test"
-SIGNING_KEY = "k" * 16 + "test-signing-key-0123456789abcdef"  # 49 characters
 
 
 @pytest.fixture
@@ -57,8 +56,14 @@ def table(dynamodb):
 
 @pytest.fixture
 def secret(secretsmanager):
-    aws_local.ensure_secret(secretsmanager, SECRET_NAME, SIGNING_KEY)
+    aws_local.ensure_secret(secretsmanager, SECRET_NAME, aws_local.SAMPLE_KEY)
     return SECRET_NAME
+
+
+@pytest.fixture
+def signing_key(secretsmanager, secret) -> str:
+    """The key the `secret` fixture seeded the moto secret with, as the secret holds it."""
+    return secretsmanager.get_secret_value(SecretId=secret)["SecretString"]
 
 
 @pytest.fixture

@@ -68,3 +68,16 @@ def test_the_environment_of_every_function_resolves():
         assert environment["SESSIONS_TABLE"] == "local-table"
         assert environment["POWERTOOLS_SERVICE_NAME"] == "signalwire-sessions"
         assert all(isinstance(value, str) for value in environment.values())
+
+
+def test_each_function_has_its_timeout_and_memory_from_the_template():
+    """The function's own Timeout / MemorySize, else the Globals' (the local API's context
+    and the layer's time budget read them)."""
+    document = template.load()
+    defaults = document["Globals"]["Function"]
+    for function in template.functions(http_only=False):
+        props = document["Resources"][function.logical_id]["Properties"]
+        assert function.timeout_secs == props.get("Timeout", defaults["Timeout"])
+        assert function.memory_mb == props.get("MemorySize", defaults["MemorySize"])
+    timeouts = {f.name: f.timeout_secs for f in template.functions(http_only=False)}
+    assert timeouts["rotate_signing_key"] != timeouts["get_metadata"]  # one has its own

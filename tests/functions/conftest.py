@@ -51,7 +51,7 @@ def import_function(env) -> Iterator[Callable[..., LambdaFunction]]:
     Why afresh each time: the module builds `manager = SessionManager.from_env()` at import,
     reading the environment of that moment, and the manager then creates its boto3 clients
     on first use and keeps them, with the signing key it fetched, for the module's life.
-    devtools.template.load_handler caches the module in sys.modules under a fixed name, so
+    devtools.lambda_runtime.load_handler caches the module in sys.modules under a fixed name, so
     without this a later test would get a manager made for an earlier test: its moto state
     gone, its key cached (no cold call to count), deaf to endpoint variables the test set.
     So every functions/*/app.py module is dropped from sys.modules before each import (in
@@ -100,12 +100,6 @@ def create_token(load_function) -> LambdaFunction:
 @pytest.fixture
 def validate_token(load_function) -> LambdaFunction:
     return load_function("validate_token")
-
-
-@pytest.fixture
-def signing_key(secretsmanager, secret) -> str:
-    """The key the `secret` fixture seeded the moto secret with (tests/conftest.py's)."""
-    return secretsmanager.get_secret_value(SecretId=secret)["SecretString"]
 
 
 # -- Powertools output ----------------------------------------------------------------------

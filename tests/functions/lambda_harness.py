@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from devtools import events, template
+from devtools import events, lambda_runtime, template
 from devtools.context import LambdaContext
 
 FUNCTIONS: dict[str, template.Function] = {f.name: f for f in template.functions()}
@@ -61,6 +61,12 @@ def assert_error(response: Response, status: int, code: str | None = None) -> di
     return error
 
 
+def assert_unavailable(response: Response) -> None:
+    """503 in the envelope, with a Retry-After: AWS throttled, unreachable or too slow."""
+    assert_error(response, 503, "service_unavailable")
+    assert int(response.headers["Retry-After"]) >= 1
+
+
 def request_id(event: dict[str, Any]) -> str:
     """API Gateway's request id, in requestContext in both payload formats."""
     return event["requestContext"]["requestId"]
@@ -78,7 +84,7 @@ def drop_function_modules() -> None:
 def import_handler(spec: template.Function) -> tuple[ModuleType, Callable[..., Any]]:
     """A fresh import of the function's module (Lambda's INIT) and its handler."""
     drop_function_modules()
-    handler = template.load_handler(spec)
+    handler = lambda_runtime.load_handler(spec)
     # Powertools' decorators keep __wrapped__; the innermost function is the module's own.
     inner = handler
     while hasattr(inner, "__wrapped__"):
@@ -129,7 +135,7 @@ class LambdaFunction:
         return self.make_event(method, path, parameters, body, base64_body=base64_body)
 
     def invoke(self, event: Any) -> Response:
-        return as_response(self.handler(event, LambdaContext(function_name=self.spec.name)))
+        return as_response(self.handler(event, LambdaContext.for_function(self.spec)))
 
     def __call__(self, method: str | None = None, body: Any = None, **kwargs: Any) -> Response:
         return self.invoke(self.event(method, body, **kwargs))

@@ -79,11 +79,3 @@ def test_a_missing_or_mistyped_function_name_is_400(create_token):
         response = create_token(body=body)
         assert response.status == 400, (body, response.body)
         assert_error(response, 400, "invalid_request")
-
-
-def test_aws_calls_per_invocation(create_token, aws_calls):
-    create_token(body={"function_name": "get_weather"})  # cold: fetches the signing key
-    assert aws_calls == {"GetSecretValue": 1}
-    aws_calls.clear()
-    create_token(body={"function_name": "get_weather"})  # warm: the key is cached
-    assert aws_calls == {}

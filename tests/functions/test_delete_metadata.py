@@ -34,11 +34,3 @@ def test_deleting_one_session_leaves_the_others(delete_metadata, set_metadata, g
     set_metadata("PATCH", {"who": "b"}, session_id="call-b")
     delete_metadata(session_id="call-a")
     assert get_metadata(session_id="call-b").body["metadata"] == {"who": "b"}
-
-
-def test_aws_calls_per_invocation(delete_metadata, aws_calls):
-    delete_metadata(session_id="call-1")  # cold
-    assert aws_calls == {"DeleteItem": 1}
-    aws_calls.clear()
-    delete_metadata(session_id="call-1")  # warm
-    assert aws_calls == {"DeleteItem": 1}

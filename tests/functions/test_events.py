@@ -140,12 +140,12 @@ def test_each_event_is_for_a_route_its_function_declares(path):
 def test_each_event_runs_through_its_function_on_moto(import_function, path):
     function: LambdaFunction = import_function(function_of(path))
     event = load(path)
-    raw = function.handler(event, LambdaContext(function_name=function.spec.name))
+    raw = function.handler(event, LambdaContext.for_function(function.spec))
     response = as_response(single_value(raw))
     if source_of(event).startswith("alb"):
         assert raw["statusDescription"].startswith(f"{response.status} ")
     assert 200 <= response.status < 300, response.body
     if function.spec.name == "validate_token":
-        # Its token was signed with tests/conftest.py's SIGNING_KEY, which the moto secret
+        # Its token was signed with devtools.aws_local.SAMPLE_KEY, which the moto secret
         # holds: a refusal here would mean the sample is stale or the key changed.
         assert response.body == {"valid": True}

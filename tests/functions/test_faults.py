@@ -24,17 +24,13 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from fault_endpoints import HungEndpoint, unreachable_url
-from lambda_harness import LambdaFunction, Response, as_response, assert_error
+from lambda_harness import LambdaFunction, Response, as_response, assert_unavailable
 
-from devtools import events, template
+from devtools import aws_local, events, template
 from devtools.context import LambdaContext
 from session_manager import SessionManager, aws, keys
 
 FUNCTION_TIMEOUT_SECS = template.load()["Globals"]["Function"]["Timeout"]
-ENDPOINT_VARIABLES = {
-    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
-    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-}
 # What each route sends: (function, method, body).
 METADATA_CALLS = [
     ("get_metadata", "GET", None),
@@ -57,11 +53,6 @@ def invoke(fn: LambdaFunction, event: dict[str, Any], remaining_ms: int) -> tupl
     started = time.monotonic()
     raw = fn.handler(event, context)
     return as_response(raw), time.monotonic() - started
-
-
-def assert_unavailable(response: Response) -> None:
-    assert_error(response, 503, "service_unavailable")
-    assert int(response.headers["Retry-After"]) >= 1
 
 
 def token_calls(signing_key: str) -> list[tuple[str, str, Any]]:
@@ -91,7 +82,7 @@ def run_against(
         ("secretsmanager", token_calls(signing_key)),
     ):
         with monkeypatch.context() as patch:
-            patch.setenv(ENDPOINT_VARIABLES[service], endpoint_url)
+            patch.setenv(aws_local.ENDPOINT_VARIABLES[service], endpoint_url)
             for name, method, body in calls:
                 fn = import_function(name)
                 response, took = invoke(fn, fn.event(method, body), remaining_ms)

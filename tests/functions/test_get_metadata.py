@@ -43,11 +43,3 @@ def test_sessions_are_separate(get_metadata, set_metadata):
 def test_a_get_ignores_any_body(get_metadata):
     response = get_metadata("GET", {"metadata": {"injected": True}}, session_id="call-1")
     assert response.body == {"session_id": "call-1", "metadata": {}}
-
-
-def test_aws_calls_per_invocation(get_metadata, aws_calls):
-    get_metadata(session_id="call-1")  # cold: the manager makes its client now
-    assert aws_calls == {"GetItem": 1}
-    aws_calls.clear()
-    get_metadata(session_id="call-1")  # warm
-    assert aws_calls == {"GetItem": 1}

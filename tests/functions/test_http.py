@@ -15,8 +15,16 @@ from typing import Any
 
 import pytest
 from event_sources import SOURCES, make_event, single_value
-from lambda_harness import FAR_FUTURE, FUNCTIONS, as_response, assert_error, request_id
+from lambda_harness import (
+    FAR_FUTURE,
+    FUNCTIONS,
+    as_response,
+    assert_error,
+    assert_unavailable,
+    request_id,
+)
 
+from devtools import aws_local
 from devtools.context import LambdaContext
 from session_manager import tokens
 from session_manager.http import MAX_BODY_BYTES, Route, parse_event
@@ -94,7 +102,7 @@ SUCCESS.update(create_token=201, validate_token=200)
 
 def invoke(function, event) -> tuple[dict[str, Any], Any]:
     """(what the handler returned, as the harness reads a single-value response)."""
-    raw = function.handler(event, LambdaContext(function_name=function.spec.name))
+    raw = function.handler(event, LambdaContext.for_function(function.spec))
     return raw, as_response(single_value(raw))
 
 
@@ -330,25 +338,16 @@ def test_a_base64_body_that_does_not_decode_is_400(load_function, name, method):
 
 # -- AWS throttling or unreachable: 503 with Retry-After ------------------------------------
 
-# (function, method, the service it calls)
-AWS_ROUTES = [
-    ("get_metadata", "GET", "dynamodb"),
-    ("set_metadata", "PATCH", "dynamodb"),
-    ("set_metadata", "PUT", "dynamodb"),
-    ("delete_metadata", "DELETE", "dynamodb"),
-    ("create_token", "POST", "secretsmanager"),
-    ("validate_token", "POST", "secretsmanager"),
+# (function, method, the AWS service it calls, the manager method it calls)
+ROUTES = [
+    ("get_metadata", "GET", "dynamodb", "get_session_metadata"),
+    ("set_metadata", "PATCH", "dynamodb", "set_session_metadata"),
+    ("set_metadata", "PUT", "dynamodb", "replace_session_metadata"),
+    ("delete_metadata", "DELETE", "dynamodb", "delete_session_metadata"),
+    ("create_token", "POST", "secretsmanager", "issue_token"),
+    ("validate_token", "POST", "secretsmanager", "check_token"),
 ]
-
-ENDPOINT_VARIABLES = {
-    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
-    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-}
-
-
-def assert_unavailable(response) -> None:
-    assert_error(response, 503, "service_unavailable")
-    assert int(response.headers["Retry-After"]) >= 1
+AWS_ROUTES = [(name, method, service) for name, method, service, _ in ROUTES]
 
 
 @pytest.mark.parametrize(("name", "method", "service"), AWS_ROUTES)
@@ -369,7 +368,7 @@ def test_aws_unreachable_is_503(
 ):
     # Set before the module loads: the manager's clients read it when they are created.
     # Port 9 (discard) refuses the connection at once; nothing leaves the machine.
-    monkeypatch.setenv(ENDPOINT_VARIABLES[service], "http://127.0.0.1:9")
+    monkeypatch.setenv(aws_local.ENDPOINT_VARIABLES[service], "http://127.0.0.1:9")
     function = load_function(name)
     assert_unavailable(function(method, real_body(name, signing_key)))
     assert no_backoff.count >= 1  # retried before giving up
@@ -378,14 +377,7 @@ def test_aws_unreachable_is_503(
 # -- unexpected exceptions: 500 with the request id and nothing else ------------------------
 
 # (function, method, the manager method that fails)
-MANAGER_CALLS = [
-    ("get_metadata", "GET", "get_session_metadata"),
-    ("set_metadata", "PATCH", "set_session_metadata"),
-    ("set_metadata", "PUT", "replace_session_metadata"),
-    ("delete_metadata", "DELETE", "delete_session_metadata"),
-    ("create_token", "POST", "issue_token"),
-    ("validate_token", "POST", "check_token"),
-]
+MANAGER_CALLS = [(name, method, call) for name, method, _, call in ROUTES]
 
 CALLER_DATA = "customer-ssn-078-05-1120"  # stands for whatever a caller sends
 

@@ -82,7 +82,7 @@ class Rotation:
 
     def step(self, step: str, token: str) -> None:
         event = {"Step": step, "SecretId": self.secret_arn, "ClientRequestToken": token}
-        self.module.handler(event, LambdaContext(function_name="rotate_signing_key"))
+        self.module.handler(event, LambdaContext.for_function(SPEC))
 
     def complete(self, token: str) -> None:
         """Secrets Manager's own last move: AWSPENDING off the new (now current) version."""

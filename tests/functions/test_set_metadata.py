@@ -141,17 +141,3 @@ def test_bad_metadata_values_and_keys_are_400(set_metadata, method):
         response = set_metadata(method, body)
         assert response.status == 400, (case, response.body)
         assert_error(response, 400, "invalid_request")
-
-
-# -- AWS calls --------------------------------------------------------------------------------
-
-
-def test_aws_calls_per_invocation(set_metadata, aws_calls):
-    set_metadata("PATCH", {"a": 1})  # cold
-    assert aws_calls == {"UpdateItem": 1}
-    aws_calls.clear()
-    set_metadata("PATCH", {"b": 2, "a": None})  # warm merge
-    assert aws_calls == {"UpdateItem": 1}
-    aws_calls.clear()
-    set_metadata("PUT", {"c": 3})  # warm replace
-    assert aws_calls == {"PutItem": 1}

@@ -30,9 +30,3 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str
     monkeypatch.setenv("SWML_BASIC_AUTH_USER", BASIC_AUTH[0])
     monkeypatch.setenv("SWML_BASIC_AUTH_PASSWORD", BASIC_AUTH[1])
     return env
-
-
-@pytest.fixture
-def signing_key(secretsmanager, secret) -> str:
-    """The shared key, as the secret holds it."""
-    return secretsmanager.get_secret_value(SecretId=secret)["SecretString"]

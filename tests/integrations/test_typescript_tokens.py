@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from devtools import template
+from devtools import lambda_runtime, template
 from session_manager import tokens
 
 FUNCTION = "transfer_to_billing"
@@ -81,7 +81,7 @@ LAMBDA_CONTEXT = SimpleNamespace(
 def validate(env) -> Callable[[str, str, str], tuple[int, dict[str, Any]]]:
     """Call the deployed validate_token function's handler (as template.yaml names it)."""
     (function,) = [f for f in template.functions() if f.name == "validate_token"]
-    handler = template.load_handler(function)
+    handler = lambda_runtime.load_handler(function)
 
     def call(token: str, call_id: str, function_name: str) -> tuple[int, dict[str, Any]]:
         body = {"token": token, "call_id": call_id, "function_name": function_name}

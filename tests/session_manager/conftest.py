@@ -154,9 +154,3 @@ def raw_item(dynamodb, table) -> Callable[[str], dict[str, Any] | None]:
         return response.get("Item")
 
     return read
-
-
-@pytest.fixture
-def signing_key(secretsmanager, secret) -> str:
-    """The key the `secret` fixture seeded (tests/conftest.py's SIGNING_KEY)."""
-    return secretsmanager.get_secret_value(SecretId=secret)["SecretString"]

@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devtools import template
-from devtools.local_api import OPENAPI, OPENAPI_PATH
+from local_api.server import OPENAPI, OPENAPI_PATH
 from session_manager.errors import UnavailableError
 from session_manager.validation import SESSION_ID
 

@@ -6,8 +6,8 @@ cookies, query string, body - base64 when it is not UTF-8) and the handler's ans
 back as the HTTP response. A path no route matches is a 404, a path that matches only
 under other methods a 405 with Allow, both in the contract's error envelope.
 
-Nothing here knows about AWS (devtools/backend.py) or about the process it runs in:
-signals, printing and flags (devtools/serve.py). `Gateway.handle` is a plain function of
+Nothing here knows about AWS (local_api/backend.py) or about the process it runs in:
+signals, printing and flags (local_api/__main__.py). `Gateway.handle` is a plain function of
 a request, so it can be tested without a socket; `GatewayServer` puts it on a port.
 """
 
@@ -29,11 +29,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import events
-from .context import LambdaContext
-from .template import Function, Route
+from devtools import events
+from devtools.context import LambdaContext
+from devtools.template import Function, Route
 
-log = logging.getLogger("devtools.gateway")
+log = logging.getLogger("local_api.gateway")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -195,7 +195,8 @@ class Gateway:
         binding = resolved.binding
         event = _event(request, resolved, raw_path, raw_query)
         request_id = event["requestContext"]["requestId"]
-        context = LambdaContext(function_name=binding.function.logical_id)
+        # The function's own Timeout (template.yaml): the layer's time budget reads it.
+        context = LambdaContext.for_function(binding.function, binding.function.logical_id)
         try:
             result = self.handlers[binding.function.logical_id](event, context)
             response = _http_response(result)
@@ -254,8 +255,8 @@ def _http_response(result: Any) -> Response:
     """A Lambda proxy result as HTTP. With payload 2.0 a result without statusCode is the
     body itself, sent as JSON with 200 (API Gateway's "inferred" response format)."""
     if not (isinstance(result, dict) and "statusCode" in result):
-        body = json.dumps(result, separators=(",", ":")).encode()
-        return Response(200, [("Content-Type", "application/json")], body)
+        inferred = json.dumps(result, separators=(",", ":")).encode()
+        return Response(200, [("Content-Type", "application/json")], inferred)
     status = int(result["statusCode"])
     if not 100 <= status <= 599:
         raise ValueError(f"statusCode {status} is not an HTTP status")
@@ -466,7 +467,9 @@ class GatewayServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        # An AF_INET server's address is (str, int); typeshed allows bytes for AF_UNIX ones.
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     def start(self) -> GatewayServer:
         self._thread = threading.Thread(

@@ -1,6 +1,6 @@
 """`make serve`: the API of template.yaml on http://127.0.0.1:$PORT, no Docker, no AWS.
 
-    python -m devtools.serve [--port N] [--quiet] [--metrics]
+    python -m local_api [--port N] [--quiet] [--metrics]
 
 Prints the URL, the routes and a curl example, then one line per request. Ctrl-C or
 SIGTERM stops it: the requests in flight finish, then it exits 0.
@@ -29,8 +29,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .backend import BackendError
-from .local_api import DEFAULT_PORT, OPENAPI_PATH, LocalApi
+from local_api.backend import BackendError
+from local_api.gateway import Binding
+from local_api.server import DEFAULT_PORT, OPENAPI_PATH, LocalApi
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _SYNCHRONOUS_SIGNALS = hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigwait")
@@ -38,7 +39,7 @@ _SYNCHRONOUS_SIGNALS = hasattr(signal, "pthread_sigmask") and hasattr(signal, "s
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m devtools.serve",
+        prog="python -m local_api",
         description="Serve template.yaml's HTTP API locally on 127.0.0.1, with the real "
         "handlers and an embedded moto (or the AWS_ENDPOINT_URL* endpoints).",
     )
@@ -85,7 +86,7 @@ def banner(api: LocalApi) -> str:
 def curl_example(api: LocalApi) -> str:
     """A merge if the API has one (PATCH), else its first GET, else its first route;
     every {param} filled with "demo"."""
-    by_method = {}
+    by_method: dict[str, Binding] = {}
     for binding in api.bindings:
         by_method.setdefault(binding.route.method, binding)
     binding = by_method.get("PATCH") or by_method.get("GET") or api.bindings[0]
@@ -132,10 +133,12 @@ class _WithoutMetrics:
 def _configure_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    devtools_log = logging.getLogger("devtools")
-    devtools_log.addHandler(handler)
-    devtools_log.setLevel(logging.WARNING if quiet else logging.INFO)
-    devtools_log.propagate = False
+    # The server's access lines, and aws_local's warnings (an endpoint without TTL).
+    for name in ("local_api", "devtools"):
+        server_log = logging.getLogger(name)
+        server_log.addHandler(handler)
+        server_log.setLevel(logging.WARNING if quiet else logging.INFO)
+        server_log.propagate = False
 
 
 def _wait_for_stop() -> signal.Signals:
@@ -155,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     _configure_logging(args.quiet)
     if not args.metrics:
-        sys.stdout = _WithoutMetrics(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _WithoutMetrics(sys.stdout)
     if _SYNCHRONOUS_SIGNALS:
         # Before any thread exists, so that every thread inherits the mask.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)

@@ -1,4 +1,4 @@
-"""How the local API starts and stops: `python -m devtools.serve` as a real process, and
+"""How the local API starts and stops: `python -m local_api` as a real process, and
 the external-endpoint and configuration paths of the in-process LocalApi."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import os
 import signal
 import string
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,32 +20,14 @@ from local_http import SIGNING_KEY, TIMEOUT_SECS, Client, free_port, token_signe
 from moto.server import ThreadedMotoServer
 
 from devtools import template
-from devtools.backend import external_endpoints
-from devtools.local_api import LocalApi
-from devtools.serve import _WithoutMetrics
+from local_api.__main__ import _WithoutMetrics
+from local_api.backend import external_endpoints
+from local_api.process import COMMAND, START_SECS, environment, serving
+from local_api.server import LocalApi
 
 pytestmark = pytest.mark.slow
 
 ROOT = template.ROOT
-START_SECS = 30  # a cold interpreter importing boto3, moto and Powertools
-
-
-def wait_until_serving(process: subprocess.Popen, url: str, deadline: float) -> None:
-    """Poll `url` until it answers (any HTTP status), the process dies or time runs out."""
-    for _ in range(int(START_SECS / 0.1)):
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode} before serving")
-        try:
-            with urllib.request.urlopen(url + "/", timeout=1):  # noqa: S310 - 127.0.0.1
-                return
-        except urllib.error.HTTPError:
-            return  # a 404 is an answer
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    pytest.fail(f"nothing answered on {url} within {START_SECS} s")
 
 
 def get_many(port: int, path: str, count: int) -> set[int]:
@@ -64,30 +45,11 @@ def get_many(port: int, path: str, count: int) -> set[int]:
     return statuses
 
 
-def start_serve(port: int) -> subprocess.Popen:
-    """`python -m devtools.serve` as `make serve` runs it, on `port`, with SIGNING_SECRET."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("SESSIONS_TABLE", "SIGNING_SECRET_ID", "SIGNING_SECRET")
-    }
-    environment.update(PORT=str(port), SIGNING_SECRET=SIGNING_KEY, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(
-        [sys.executable, "-m", "devtools.serve"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_serve_process_answers_and_stops_cleanly_on_ctrl_c():
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = start_serve(port)
-    try:
-        wait_until_serving(process, url, time.monotonic() + START_SECS)
+    # As `make serve` runs it: PORT and SIGNING_SECRET from the environment.
+    with serving(port, signing_key=SIGNING_KEY) as process:
         client = Client(url)
         session = f"proc-{uuid.uuid4().hex[:8]}"
         assert client.patch(f"/sessions/{session}/metadata", {"a": 1}).status == 200
@@ -101,10 +63,6 @@ def test_serve_process_answers_and_stops_cleanly_on_ctrl_c():
 
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=TIMEOUT_SECS * 2)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=TIMEOUT_SECS)
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr, stderr
     # The banner: the URL, every route of the template, a curl example.
@@ -123,27 +81,19 @@ def test_serve_process_answers_and_stops_cleanly_on_ctrl_c():
 
 
 def test_serve_process_stops_cleanly_on_sigterm():
-    port = free_port()
-    process = start_serve(port)
-    try:
-        wait_until_serving(process, f"http://127.0.0.1:{port}", time.monotonic() + START_SECS)
+    with serving(free_port()) as process:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=TIMEOUT_SECS * 2)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=TIMEOUT_SECS)
     assert process.returncode == 0, stderr
     assert "SIGTERM: stopping" in stderr
     assert "Traceback" not in stderr, stderr
 
 
 def test_serve_process_refuses_a_short_signing_secret():
-    environment = {**os.environ, "PORT": str(free_port()), "SIGNING_SECRET": "too-short"}
-    result = subprocess.run(
-        [sys.executable, "-m", "devtools.serve"],
+    result = subprocess.run(  # noqa: S603 - this interpreter, a fixed module
+        COMMAND,
         cwd=ROOT,
-        env=environment,
+        env=environment(free_port(), signing_key="too-short"),
         capture_output=True,
         text=True,
         timeout=START_SECS,
@@ -228,9 +178,10 @@ def test_shell_variables_name_resources_and_override_the_template(monkeypatch):
         assert api.overrides["TOKEN_EXPIRY_SECS"] == "60"
         # The embedded moto answers this process's clients while the API runs.
         boto3.client("dynamodb").describe_table(TableName="my-sessions")
-        assert boto3.client("secretsmanager").get_secret_value(SecretId="my-key")[
-            "SecretString"
-        ] == SIGNING_KEY
+        assert (
+            boto3.client("secretsmanager").get_secret_value(SecretId="my-key")["SecretString"]
+            == SIGNING_KEY
+        )
         before = int(time.time())
         created = Client(api.url).post("/sessions/c1/tokens", {"function_name": "f"}).json
         assert before + 60 <= created["expires_at"] <= int(time.time()) + 60

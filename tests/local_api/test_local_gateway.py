@@ -15,26 +15,30 @@ import pytest
 from local_http import TIMEOUT_SECS, Client, raw_exchange
 
 from devtools import template
-from devtools.gateway import (
+from local_api.gateway import (
     MAX_BODY_BYTES,
     MAX_LINE_BYTES,
     MAX_TRAILERS,
     Gateway,
     GatewayServer,
     NoRoute,
+    Request,
     RouteTable,
 )
 
 pytestmark = pytest.mark.slow
 
 
-def function(logical_id: str, *routes: tuple[str, str]) -> template.Function:
+def function(
+    logical_id: str, *routes: tuple[str, str], timeout_secs: int = 10
+) -> template.Function:
     return template.Function(
         logical_id=logical_id,
         name=logical_id.lower(),
         code_dir=Path("."),
         handler="app.handler",
         routes=tuple(template.Route(method, path) for method, path in routes),
+        timeout_secs=timeout_secs,
     )
 
 
@@ -153,6 +157,24 @@ def test_a_handler_that_raises_is_a_500_in_the_envelope():
     assert reply.status == 500
     assert reply.error_code == "internal_error"
     assert "boom" not in reply.json["error"]["message"]  # no exception text to the caller
+
+
+def test_each_function_runs_with_its_own_timeout():
+    """The context's remaining time starts at the function's Timeout (template.yaml), which
+    the layer's time budget reads: not one figure for every function."""
+    remaining: dict[str, int] = {}
+
+    def record(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        remaining[context.function_name] = context.get_remaining_time_in_millis()
+        return {"statusCode": 204, "body": ""}
+
+    functions = [function("Short", ("GET", "/short"), timeout_secs=3)]
+    functions.append(function("Long", ("GET", "/long"), timeout_secs=28))
+    gateway = Gateway(RouteTable(functions), {"Short": record, "Long": record})
+    for path in ("/short", "/long"):
+        assert gateway.handle(Request("GET", path, [], b"")).status == 204
+    assert 2_000 < remaining["Short"] <= 3_000
+    assert 27_000 < remaining["Long"] <= 28_000
 
 
 def test_response_headers_cookies_and_base64_bodies():

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from devtools import aws_local
-from devtools.backend import LocalAws
+from local_api.backend import LocalAws
 
 TABLE = "sessions-ttl-less"
 UNKNOWN = "UnknownOperationException"

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from local_http import SIGNING_KEY, Client
 
-from devtools.local_api import LocalApi
+from local_api.server import LocalApi
 
 
 @pytest.fixture(scope="module")

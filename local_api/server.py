@@ -3,7 +3,7 @@
     with LocalApi(port=0) as api:      # port 0: any free port
         urllib.request.urlopen(api.url + "/sessions/s1/metadata")
 
-What `make serve` runs (through devtools/serve.py) and what the HTTP tests start.
+What `make serve` runs (through local_api/__main__.py) and what the HTTP tests start.
 The environment and moto are process-wide, so one LocalApi runs at a time per process;
 `close()` puts the environment back as it found it.
 """
@@ -14,18 +14,18 @@ import itertools
 import json
 import logging
 import os
-import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from . import template
+from devtools import lambda_runtime, template
+
 from .backend import LocalAws, aws_defaults
 from .gateway import Binding, Gateway, GatewayServer, RouteTable
 
-log = logging.getLogger("devtools.local_api")
+log = logging.getLogger("local_api.server")
 
 DEFAULT_PORT = 3000
 OPENAPI = template.ROOT / "docs" / "openapi.yaml"
@@ -125,9 +125,7 @@ class LocalApi:
         if self.backend is not None:
             backend, self.backend = self.backend, None
             backend.stop()
-        prefix = f"{self._namespace}_"
-        for name in [name for name in sys.modules if name.startswith(prefix)]:
-            del sys.modules[name]
+        lambda_runtime.unload(self._namespace)
         self._set_environ({})
         if self._owns_lock:
             self._owns_lock = False
@@ -167,7 +165,7 @@ class LocalApi:
         previous = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
         try:
-            return template.load_handler(function, namespace=self._namespace)
+            return lambda_runtime.load_handler(function, namespace=self._namespace)
         finally:
             _restore(previous)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from local_http import SIGNING_KEY, Client
 
-from devtools.local_api import LocalApi
+from local_api.server import LocalApi
 
 
 @pytest.fixture(scope="module")

@@ -32,16 +32,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from devtools import aws_local
+from devtools.aws_local import ENDPOINT_VARIABLES
 from session_manager import wire_logs
 from session_manager.keys import MIN_KEY_CHARS
 
-from . import aws_local
-
-# botocore's service-specific override for each service the handlers call.
-ENDPOINT_VARIABLES = {
-    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
-    "secretsmanager": "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-}
 DEFAULT_REGION = "us-east-1"
 # DynamoDB Local and LocalStack accept any credentials; these only have to exist.
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}

@@ -14,7 +14,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-SIGNING_KEY = "local-api-test-key-" + "0123456789abcdef" * 2  # 51 characters
+from devtools import aws_local
+
+SIGNING_KEY = aws_local.SAMPLE_KEY
 TIMEOUT_SECS = 10
 
 
