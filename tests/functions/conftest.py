@@ -137,7 +137,7 @@ def output(capsys, monkeypatch) -> Callable[[], Output]:
     """`output()`: what was printed since the last call, parsed."""
     # The Logger's handler holds the stream it was made with, and capsys swaps its stream
     # between a test's setup and call phases: follow sys.stdout instead of holding one.
-    monkeypatch.setattr(telemetry.logger.registered_handler, "stream", _CurrentStdout())
+    monkeypatch.setattr(telemetry.log_handler, "stream", _CurrentStdout())
 
     def read() -> Output:
         captured = capsys.readouterr()

@@ -1,6 +1,6 @@
-"""session_manager.telemetry through the real handlers: Powertools' structured logs (with
+"""session_manager.telemetry through the real handlers: structured JSON logs (with
 the API Gateway request id as correlation id, and never the event, a token or a key) and
-its EMF metrics (one per operation, one TokenRejected per refusal, by reason)."""
+EMF metrics (one per operation, one TokenRejected per refusal, by reason)."""
 
 from __future__ import annotations
 
@@ -219,3 +219,67 @@ def test_tracing_without_the_xray_sdk_warns_and_serves(
     assert tracer_calls == []
     assert function.invoke(function.event("GET")).status == 200
     assert any("aws-xray-sdk" in log.get("message", "") for log in output().logs)
+
+
+# -- configuration read from the environment (a fresh Python: telemetry reads it at import) --
+
+_PRINT = """
+from session_manager import telemetry
+
+@telemetry.instrument
+def handler(event, context):
+    telemetry.count("GetMetadata")
+    telemetry.count_token_rejection("expired")
+    telemetry.logger.info("info line")
+    telemetry.logger.warning("warning line")
+    return {}
+
+handler({"requestContext": {"requestId": "req-7"}}, None)
+"""
+
+
+def printed_lines(**environment: str) -> list[dict[str, Any]]:
+    import os
+    import subprocess
+
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "POWERTOOLS_SERVICE_NAME": "svc",
+        "POWERTOOLS_METRICS_NAMESPACE": "NS",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **environment,
+    }
+    result = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, "-c", _PRINT], env=env, capture_output=True, text=True, check=True
+    )
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_metrics_disabled_prints_logs_only():
+    lines = printed_lines(POWERTOOLS_METRICS_DISABLED="true")
+    assert [line["message"] for line in lines] == ["info line", "warning line"]
+    assert all(line["correlation_id"] == "req-7" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("environment", "messages"),
+    [
+        ({}, ["info line", "warning line"]),
+        ({"LOG_LEVEL": "WARNING"}, ["warning line"]),
+        ({"POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "DEBUG"}, ["warning line"]),
+    ],
+)
+def test_log_level_comes_from_the_environment(environment, messages):
+    lines = printed_lines(POWERTOOLS_METRICS_DISABLED="true", **environment)
+    assert [line["message"] for line in lines] == messages
+
+
+def test_metrics_carry_namespace_and_service():
+    documents = [line for line in printed_lines() if "_aws" in line]
+    assert len(documents) == 2
+    for document in documents:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "NS"
+        assert document["service"] == "svc"
+        assert all("service" in dimensions for dimensions in directive["Dimensions"])

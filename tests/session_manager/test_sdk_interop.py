@@ -12,6 +12,7 @@ import hmac
 import secrets
 import time
 import types
+from collections import deque
 
 import pytest
 import signalwire.core.security.session_manager as sdk_module
@@ -108,7 +109,7 @@ def test_same_inputs_give_the_same_token_byte_for_byte(
     pinned_secrets = types.SimpleNamespace(
         token_hex=lambda n: NONCE, token_urlsafe=secrets.token_urlsafe
     )
-    monkeypatch.setattr(tokens, "_nonce", lambda: NONCE)  # ours draws from a pool
+    monkeypatch.setattr(tokens, "_NONCES", deque([NONCE]))  # ours draws from a pool
     monkeypatch.setattr(sdk_module_, "secrets", pinned_secrets)
     monkeypatch.setattr(sdk_module_, "time", types.SimpleNamespace(time=clock))
 

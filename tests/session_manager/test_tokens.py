@@ -105,7 +105,9 @@ def test_token_expiry_follows_token_expiry_secs(clock):
 
 
 @pytest.mark.parametrize(
-    "function_name", ["", "1st", "a:b", "a.b", "a-b", "a b", "x" * 65, None, 7]
+    # "é" and "\u017f" are Python identifiers: the check is for ASCII ones.
+    "function_name",
+    ["", "1st", "a:b", "a.b", "a-b", "a b", "x" * 65, None, 7, "é", "\u017f"],
 )
 def test_minting_refuses_a_bad_function_name(sm, function_name):
     with pytest.raises(InvalidInputError):

@@ -96,6 +96,12 @@ class SecretsManagerKeys:
         self._last_refresh = float("-inf")
 
     def signing_key(self) -> bytes:
+        # Lock-free while the cached key is fresh: each attribute read is atomic, and a
+        # reader racing a reload gets the key that was current a moment ago, as it would
+        # by taking the lock just before the reload. Only a load takes the lock.
+        current = self._current
+        if current is not None and self._clock() - self._current_at < self._cache_secs:
+            return current
         with self._lock:
             if self._current is None or self._clock() - self._current_at >= self._cache_secs:
                 self._load_current()
@@ -104,8 +110,8 @@ class SecretsManagerKeys:
 
     def verification_keys(self) -> list[bytes]:
         current = self.signing_key()
-        with self._lock:
-            return [current] if self._previous is None else [current, self._previous]
+        previous = self._previous  # one atomic read: no lock needed
+        return [current] if previous is None else [current, previous]
 
     def refresh(self) -> bool:
         """Look again for keys this instance lacks; True when there are new ones to try."""

@@ -51,10 +51,16 @@ _TOKEN = re.compile(
     rf"({_CALL_ID})\.({FUNCTION_NAME.pattern})\.([1-9][0-9]{{0,10}})"
     r"\.([0-9a-f]{16,64})\.([0-9a-f]{64})"
 )
-# base64url <-> standard base64, for binascii's C codec.
-_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# base64url -> standard base64 for binascii's C codec, which then decodes in strict mode.
+# Standard base64's own "+" and "/" become "!", which strict mode refuses like any stray
+# character: only the base64url alphabet gets through.
+_FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
-_PADDING = (b"", b"=", b"==", b"===")  # "===" never decodes: a length of 4n+1 is malformed
+_PADDING = (b"", b"===", b"==", b"=")  # by the number of data characters in the last group
+# Strict decoding accepts any value in the unused low bits of the last data character
+# ("QR==" decodes as "QQ==" does); a canonical encoder writes zeros. By the number of data
+# characters in the last group: 2 leave 4 unused bits, 3 leave 2.
+_ZERO_UNUSED_BITS = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 _new_tuple = tuple.__new__
 
 
@@ -117,33 +123,38 @@ def sign(key: bytes, message: bytes) -> str:
     return outer.hexdigest()
 
 
-def _encode(raw: bytes) -> bytes:
-    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE)
-
-
 # Nonces: 8 bytes of os.urandom each, as secrets.token_hex(8) makes them, drawn 512 at a
-# time: one getrandom syscall per token was a fifth of minting's cost. deque.popleft is
+# time: one getrandom syscall per token was a fifth of minting's cost. The batch becomes
+# 512 hex strings in two C calls (hex with a separator every 8 bytes, then split): a
+# Python loop slicing it cost more per token than the syscall saved. deque.popleft is
 # atomic, so threads never share a nonce; a forked child drops its parent's unused ones.
 _NONCES: deque[str] = deque()
+_NONCE_BYTES = 8
 _NONCE_BATCH = 512
 if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
     os.register_at_fork(after_in_child=_NONCES.clear)
 
 
-def _nonce() -> str:
-    try:
-        return _NONCES.popleft()
-    except IndexError:
-        pool = os.urandom(8 * _NONCE_BATCH)
-        _NONCES.extend(pool[i : i + 8].hex() for i in range(8, len(pool), 8))
-        return pool[:8].hex()
+def _refill_nonces() -> str:
+    _NONCES.extend(os.urandom(_NONCE_BYTES * _NONCE_BATCH).hex(" ", _NONCE_BYTES).split())
+    return _NONCES.popleft()
 
 
 def mint(key: bytes, call_id: str, function_name: str, expiry: int) -> str:
     """A token in the SDK's format; the caller has validated call id and function name."""
-    nonce = _nonce()
-    signature = sign(key, f"{call_id}:{function_name}:{expiry}:{nonce}".encode())
-    raw = f"{call_id}.{function_name}.{expiry}.{nonce}.{signature}".encode()
+    try:  # sign() inlined: a Python call is a twentieth of minting
+        nonce = _NONCES.popleft()
+    except IndexError:
+        nonce = _refill_nonces()
+    message = f"{call_id}:{function_name}:{expiry}:{nonce}".encode()
+    inner, outer = _KEYED.get(key) or _keyed(key)
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    # The token's fields are the message's with dots: neither a call id nor a function
+    # name can hold a ":" (validation.py), so every ":" in the message is a separator.
+    raw = message.replace(b":", b".") + b"." + outer.hexdigest().encode()
     return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).decode("ascii")
 
 
@@ -162,28 +173,39 @@ def parse(token: object) -> ParsedToken | None:
     """Decode a token without checking its signature; None when it is not well formed.
 
     Exactly two spellings are accepted: canonical base64url with its padding (the Python
-    SDK's) and the same without padding (the TypeScript SDK's). Re-encoding the decoded
-    bytes must give the token back, which refuses in one comparison a stray character, an
-    extra "=", standard base64's "+" and "/", and non-zero unused bits in the last
-    character, all of which a lenient decoder would accept as the same token.
+    SDK's) and the same without padding (the TypeScript SDK's). Proved without re-encoding:
+    the padding, when present, is exactly what the length calls for; strict decoding refuses
+    any other character (standard base64's "+" and "/", a stray "=", whitespace); and the
+    unused low bits of the last data character are zero. A lenient decoder would accept
+    each of these variants as the same token.
     """
-    if type(token) is not str or len(token) > MAX_TOKEN_CHARS:
+    if type(token) is not str:
         return None
     parsed = _PARSED.get(token)
     if parsed is not None:
         return parsed
-    missing = -len(token) % 4
+    if len(token) > MAX_TOKEN_CHARS:
+        return None
+    body = token.rstrip("=")
+    tail = len(body) & 3  # data characters in the last group: 0, 2 or 3 (1 never decodes)
+    if body is token:  # unpadded (rstrip returns the very object when there is nothing to strip)
+        padding = _PADDING[tail]
+    elif len(token) - len(body) == len(_PADDING[tail]):  # exactly the padding it needs
+        padding = b""
+    else:
+        return None
+    if tail and body[-1] not in _ZERO_UNUSED_BITS.get(tail, ()):
+        return None
     try:
-        data = token.encode("ascii")
-        raw = binascii.a2b_base64(data.translate(_FROM_URLSAFE) + _PADDING[missing])
-        match = _TOKEN.fullmatch(raw.decode("ascii"))
-    except ValueError:  # not ASCII, not base64 (binascii.Error), not ASCII once decoded
+        # Not ASCII: UnicodeEncodeError for a lone surrogate, else bytes strict mode refuses.
+        raw = binascii.a2b_base64(
+            token.encode().translate(_FROM_URLSAFE) + padding, strict_mode=True
+        )
+    except ValueError:  # binascii.Error and UnicodeEncodeError are ValueErrors
         return None
+    # latin-1 never fails; a byte over 0x7f matches no character class of the pattern.
+    match = _TOKEN.fullmatch(raw.decode("latin-1"))
     if match is None:
-        return None
-    canonical = _encode(raw)
-    # Unpadded means no "=" at all: "XX=" for "XX==" is neither spelling.
-    if data != (canonical.rstrip(b"=") if missing else canonical):
         return None
     call_id, function_name, expiry, nonce, signature = match.groups()
     if len(call_id) > _MAX_CALL_ID:
