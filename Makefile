@@ -20,7 +20,7 @@ $(VENV)/.installed-%: $(DEPS) | $(PY)
 test: $(VENV)/.installed-test  ## the whole suite, lint and type check included
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m local_api

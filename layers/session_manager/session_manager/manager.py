@@ -170,22 +170,16 @@ class SessionManager:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SessionManager:
-        """Configured from the environment (see the README); keyword arguments win."""
-        settings: dict[str, Any] = {
-            "token_expiry_secs": _env_int("TOKEN_EXPIRY_SECS", 900),
-            "table_name": os.environ.get("SESSIONS_TABLE") or None,
-            "secret_id": os.environ.get("SIGNING_SECRET_ID") or None,
-            "session_ttl_secs": _env_int("SESSION_TTL_SECS", 3600),
-            "secret_cache_secs": _env_int("SECRET_CACHE_SECS", 300),
-            "token_revocation": _env_flag("TOKEN_REVOCATION"),
-            "single_use_tokens": _single_use(os.environ.get("SINGLE_USE_TOKENS", "")),
-        }
-        settings.update(overrides)
-        if not settings["table_name"]:
+        """Configured from the environment (see the README); keyword arguments win.
+
+        What a deployed function needs: unlike `SessionManager()`, it refuses to start
+        without both a table and a key, rather than failing on the first request."""
+        if not (overrides.get("table_name") or os.environ.get("SESSIONS_TABLE")):
             raise ConfigurationError("SESSIONS_TABLE is not set")
-        if not settings["secret_id"] and settings.get("secret_key") is None:
+        has_secret = overrides.get("secret_id") or os.environ.get("SIGNING_SECRET_ID")
+        if overrides.get("secret_key") is None and not has_secret:
             raise ConfigurationError("SIGNING_SECRET_ID is not set")
-        return cls(**settings)
+        return cls(**overrides)
 
     # -- wiring -------------------------------------------------------------------------
 
