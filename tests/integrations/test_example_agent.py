@@ -147,3 +147,25 @@ def test_the_example_template_lints_clean():
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_example_builds_for_python313_on_arm64_without_docker(tmp_path):
+    # Its dependencies have compiled parts: the wheels must be Lambda's, not this Python's.
+    sam = Path(sys.executable).with_name("sam")
+    build = tmp_path / "build"
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [str(sam), "build", "--build-dir", str(build), "--cache-dir", str(tmp_path / "cache")],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    function = build / "AgentFunction"
+    assert (function / "app.py").is_file()
+    assert (function / "signalwire").is_dir()
+    compiled = list(function.rglob("*.so"))
+    assert compiled
+    assert all("aarch64" in p.name or "abi3" in p.name for p in compiled), compiled
+    assert not [p for p in compiled if "cpython-311" in p.name]
