@@ -186,7 +186,9 @@ def _run(
 
     def item(session_id: str) -> dict[str, Any] | None:
         return dynamodb.get_item(
-            TableName=table_name, Key={"pk": {"S": session_id}}, ConsistentRead=True
+            TableName=table_name,
+            Key={template.table().partition_key: {"S": session_id}},
+            ConsistentRead=True,
         ).get("Item")
 
     far = 9_999_999_999

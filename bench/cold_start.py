@@ -34,7 +34,7 @@ SESSION_ID = "call-6f1c2a9e-demo"  # the one the sample events use
 
 
 def _baseline_call(function: str, table: str, secret: str) -> tuple[str, str, dict[str, Any]]:
-    key = {"pk": {"S": SESSION_ID}}
+    key = {template.table().partition_key: {"S": SESSION_ID}}
     calls: dict[str, tuple[str, str, dict[str, Any]]] = {
         "get_metadata": ("dynamodb", "get_item", {"TableName": table, "Key": key}),
         "set_metadata": (

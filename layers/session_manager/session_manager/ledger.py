@@ -28,12 +28,11 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from .aws import error_code, unavailable_on_outage
+from .store import PARTITION_KEY, TTL_ATTRIBUTE  # the markers live in the sessions' table
 
 if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
     from mypy_boto3_dynamodb import DynamoDBClient
 
-PARTITION_KEY = "pk"
-TTL_ATTRIBUTE = "expires_at"
 # Instances' clocks agree to well under a second (NTP); five minutes costs only storage.
 CLOCK_SKEW_SECS = 300
 
