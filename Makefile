@@ -41,3 +41,13 @@ lint: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .venv-lambda .aws-sam .pytest_cache .ruff_cache .mypy_cache
+
+# The TypeScript agents' helper (examples/typescript): typed, then tested under Node against
+# a moto server from the venv. Skipped, with a message, where Node is not installed.
+.PHONY: test-typescript
+test: test-typescript
+test-typescript: $(VENV)/.installed-test
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		cd examples/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck && \
+		MOTO_SERVER=$(abspath $(VENV))/bin/moto_server PYTHON=$(abspath $(PY)) npm test --silent; \
+	else echo "test-typescript: skipped: node and npm are not installed"; fi
