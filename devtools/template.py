@@ -125,10 +125,18 @@ def _substitute(node: Any, identifier: str, value: str) -> Any:
     if isinstance(node, dict):
         if node == {"Ref": identifier}:
             return value
-        return {
+        substituted = {
             _substitute(key, identifier, value): _substitute(item, identifier, value)
             for key, item in node.items()
         }
+        # `Ref: !Sub Name${Identifier}` (the transform takes a function inside Ref): once
+        # nothing is left to substitute, the plain Ref it stands for.
+        target = substituted.get("Ref")
+        if len(substituted) == 1 and isinstance(target, dict) and set(target) == {"Fn::Sub"}:
+            text = target["Fn::Sub"]
+            if isinstance(text, str) and "${" not in text:
+                return {"Ref": text}
+        return substituted
     return node
 
 

@@ -96,7 +96,9 @@ def test_each_function_writes_to_its_own_log_group_which_it_depends_on(translate
         assert groups[group]["Properties"]["RetentionInDays"]
 
 
-@pytest.mark.parametrize("kind", ["AWS::Lambda::Permission", "AWS::SecretsManager::RotationSchedule"])
+@pytest.mark.parametrize(
+    "kind", ["AWS::Lambda::Permission", "AWS::SecretsManager::RotationSchedule"]
+)
 def test_nothing_can_invoke_a_function_before_its_log_group_exists(translated, kind):
     invokers = resources(translated, kind)
     assert invokers

@@ -401,8 +401,13 @@ def test_sam_validate_runs_the_sam_transform_after_the_language_extensions():
     --language-extensions first resolves the Fn::If SAM cannot take (see test_auth.py)."""
     # SAM's translator needs a region (for the pseudo parameters), whatever the template.
     result = run(
-        tool("sam"), "validate", "--language-extensions", "--region", "us-east-1",
-        "--template", "template.yaml",
+        tool("sam"),
+        "validate",
+        "--language-extensions",
+        "--region",
+        "us-east-1",
+        "--template",
+        "template.yaml",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
