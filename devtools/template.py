@@ -81,16 +81,69 @@ class Table:
 
 @cache
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The template as CloudFormation sees it once AWS::LanguageExtensions has expanded its
+    Fn::ForEach loops (every other intrinsic function is left for `resolve`)."""
     with open(path, encoding="utf-8") as stream:
         document: dict[str, Any] = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
-        return document
+    for section in ("Conditions", "Resources", "Outputs"):
+        if section in document:
+            document[section] = expand_for_each(document[section])
+    return document
+
+
+_FOR_EACH = "Fn::ForEach::"
+
+
+def expand_for_each(section: dict[str, Any]) -> dict[str, Any]:
+    """A section with each `Fn::ForEach::Name: [Identifier, [values], {OutputKey: value}]`
+    replaced by one copy of its fragment per value, ${Identifier}, &{Identifier} and
+    `Ref: Identifier` substituted (loops nest). Only a literal list of values: a collection
+    from a parameter would need the deployment's values."""
+    expanded: dict[str, Any] = {}
+    for key, value in section.items():
+        if not key.startswith(_FOR_EACH):
+            expanded[key] = value
+            continue
+        identifier, collection, fragment = value
+        if not isinstance(collection, list):
+            raise UnresolvableError(f"{key}: a collection other than a literal list")
+        for item in collection:
+            copy = _substitute(fragment, identifier, str(item))
+            for name, output in expand_for_each(copy).items():
+                if name in expanded:
+                    raise ValueError(f"{key} makes {name} twice")
+                expanded[name] = output
+    return expanded
+
+
+def _substitute(node: Any, identifier: str, value: str) -> Any:
+    if isinstance(node, str):
+        alphanumeric = re.sub(r"[^A-Za-z0-9]", "", value)
+        return node.replace(f"${{{identifier}}}", value).replace(f"&{{{identifier}}}", alphanumeric)
+    if isinstance(node, list):
+        return [_substitute(item, identifier, value) for item in node]
+    if isinstance(node, dict):
+        if node == {"Ref": identifier}:
+            return value
+        substituted = {
+            _substitute(key, identifier, value): _substitute(item, identifier, value)
+            for key, item in node.items()
+        }
+        # `Ref: !Sub Name${Identifier}` (the transform takes a function inside Ref): once
+        # nothing is left to substitute, the plain Ref it stands for.
+        target = substituted.get("Ref")
+        if len(substituted) == 1 and isinstance(target, dict) and set(target) == {"Fn::Sub"}:
+            text = target["Fn::Sub"]
+            if isinstance(text, str) and "${" not in text:
+                return {"Ref": text}
+        return substituted
+    return node
 
 
 def resources(kind: str) -> dict[str, dict[str, Any]]:
     return {
         logical_id: resource
         for logical_id, resource in load()["Resources"].items()
-        # A Fn::ForEach (AWS::LanguageExtensions) is a list, not a resource: not read here.
         if isinstance(resource, dict) and resource.get("Type") == kind
     }
 

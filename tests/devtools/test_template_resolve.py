@@ -81,3 +81,54 @@ def test_each_function_has_its_timeout_and_memory_from_the_template():
         assert function.memory_mb == props.get("MemorySize", defaults["MemorySize"])
     timeouts = {f.name: f.timeout_secs for f in template.functions(http_only=False)}
     assert timeouts["rotate_signing_key"] != timeouts["get_metadata"]  # one has its own
+
+
+def test_for_each_loops_expand_as_the_language_extensions_do():
+    section = {
+        "Kept": {"Type": "AWS::SNS::Topic"},
+        "Fn::ForEach::Outer": [
+            "Name",
+            ["Get", "Set"],
+            {
+                "Fn::ForEach::Inner": [
+                    "Metric",
+                    ["Errors", "Throttles"],
+                    {
+                        "${Name}${Metric}Alarm": {
+                            "Properties": {
+                                "MetricName": {"Ref": "Metric"},
+                                "Value": {"Ref": {"Fn::Sub": "${Name}Function"}},
+                                "Threshold": {"Ref": {"Fn::Sub": "Function${Metric}Threshold"}},
+                                "Description": {"Fn::Sub": "${Name}: ${Metric} in ${AWS::Region}"},
+                            }
+                        }
+                    },
+                ]
+            },
+        ],
+        "Fn::ForEach::Hosts": ["Host", ["a.b", "c-d"], {"Host&{Host}": {"Name": "${Host}"}}],
+    }
+    expanded = template.expand_for_each(section)
+    assert list(expanded) == [
+        "Kept",
+        "GetErrorsAlarm",
+        "GetThrottlesAlarm",
+        "SetErrorsAlarm",
+        "SetThrottlesAlarm",
+        "Hostab",
+        "Hostcd",
+    ]
+    assert expanded["SetThrottlesAlarm"]["Properties"] == {
+        "MetricName": "Throttles",
+        "Value": {"Ref": "SetFunction"},
+        "Threshold": {"Ref": "FunctionThrottlesThreshold"},
+        "Description": {"Fn::Sub": "Set: Throttles in ${AWS::Region}"},
+    }
+    assert expanded["Hostcd"] == {"Name": "c-d"}
+
+
+def test_for_each_refuses_what_it_cannot_expand_alone():
+    with pytest.raises(template.UnresolvableError):
+        template.expand_for_each({"Fn::ForEach::X": ["I", {"Ref": "Names"}, {"R${I}": {}}]})
+    with pytest.raises(ValueError, match="twice"):
+        template.expand_for_each({"Fn::ForEach::X": ["I", ["a", "a"], {"R${I}": {}}]})

@@ -9,7 +9,7 @@ takes only a plain string as Auth.DefaultAuthorizer: the Fn::If must be resolved
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,30 +20,6 @@ ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
 AUDIENCE = ["agent-client-1", "agent-client-2"]
 JWT = {"AuthMode": "JWT", "JwtIssuer": ISSUER, "JwtAudience": ",".join(AUDIENCE)}
 API_ID = "SessionsApi"
-
-
-class _NoManagedPolicies:
-    """The functions' policies are inline: SAM must never need AWS's managed policy list."""
-
-    def load(self) -> dict[str, str]:
-        raise AssertionError("the template names a managed policy")
-
-
-def translate(parameters: dict[str, str]) -> dict[str, Any]:
-    """The CloudFormation template SAM makes of ours with these parameter values."""
-    from samcli.lib.translate.sam_template_validator import SamTemplateValidator
-    from samcli.yamlhelper import yaml_parse
-
-    source = yaml_parse(template.TEMPLATE.read_text(encoding="utf-8"))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("SAM_CLI_TELEMETRY", "0")  # SAM CLI's usage reporting: nothing leaves
-        validator = SamTemplateValidator(
-            copy.deepcopy(source),
-            _NoManagedPolicies(),
-            parameter_overrides=parameters,
-            language_extensions_enabled=True,
-        )
-        return yaml_parse(validator.get_translated_template_if_valid())
 
 
 def routes(translated: dict[str, Any]) -> dict[tuple[str, str], Any]:
@@ -66,13 +42,13 @@ def template_routes() -> set[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def iam() -> dict[str, Any]:
-    return translate({})  # the default: AuthMode IAM
+def iam(translated: dict[str, Any]) -> dict[str, Any]:
+    return translated  # the default: AuthMode IAM
 
 
 @pytest.fixture(scope="module")
-def jwt() -> dict[str, Any]:
-    return translate(JWT)
+def jwt(sam_translate: Callable[[dict[str, str]], dict[str, Any]]) -> dict[str, Any]:
+    return sam_translate(JWT)
 
 
 def test_the_api_type_and_the_default_mode():

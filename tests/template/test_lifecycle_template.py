@@ -74,8 +74,11 @@ def test_the_schedule_waits_for_the_permission_and_uses_the_interval_parameter()
     properties = SCHEDULE["Properties"]
     assert properties["SecretId"] == SECRET
     assert properties["RotationLambdaARN"] == {"Fn::GetAtt": [ROTATION_ID, "Arn"]}
+    # Every RotationIntervalDays days in a 2-hour window from midnight UTC (test_deploy.py
+    # holds the window against the rotation function's minimum).
     assert properties["RotationRules"] == {
-        "AutomaticallyAfterDays": {"Ref": "RotationIntervalDays"}
+        "ScheduleExpression": {"Fn::Sub": "rate(${RotationIntervalDays} days)"},
+        "Duration": "2h",
     }
     assert PARAMETERS["RotationIntervalDays"]["Default"] == 30
 
@@ -89,11 +92,13 @@ def test_rotation_can_be_turned_off():
 
 def test_no_accepted_parameters_let_a_schedule_retire_a_key_whose_tokens_are_live():
     """CloudFormation Rules can neither add nor compare numbers, so the parameters' bounds
-    carry the rule: at their worst, 2 x lifetime + cache is still under the shortest
-    interval. rotate_signing_key checks the same rule against the key's real age."""
+    carry the rule: at their worst, 2 x lifetime + cache is still under the least time
+    between two rotations, (shortest interval - 1) days (tests/template/test_deploy.py
+    derives it from the schedule). rotate_signing_key checks the same rule against the
+    key's real age."""
     expiry, cache = PARAMETERS["TokenExpirySecs"], PARAMETERS["SecretCacheSecs"]
-    shortest_interval_secs = PARAMETERS["RotationIntervalDays"]["MinValue"] * 86400
-    assert 2 * expiry["MaxValue"] + cache["MaxValue"] <= shortest_interval_secs
+    closest_rotations_secs = (PARAMETERS["RotationIntervalDays"]["MinValue"] - 1) * 86400
+    assert 2 * expiry["MaxValue"] + cache["MaxValue"] <= closest_rotations_secs
     assert expiry["MaxValue"] >= expiry["Default"] and cache["MaxValue"] >= cache["Default"]
 
 
@@ -109,13 +114,41 @@ def test_both_modes_are_parameters_off_by_default_reaching_every_function():
     assert variables["SINGLE_USE_TOKENS"] == {"Ref": "SingleUseTokens"}
 
 
+# SINGLE_USE_TOKENS: on or off in the usual spellings of a boolean, any case; else function
+# names, none of them a word that reads as on, off or "all" (ambiguous: refused at start).
+SINGLE_USE_ACCEPTED = [
+    *("true", "false", "yes", "no", "on", "off", "1", "0", "enabled", "disabled"),
+    *("TRUE", "False", "Yes", "NO", "On", "OFF", "Enabled", "DISABLED", "tRuE"),
+    *("refund", "refund,transfer_call", "_x1", "validate_token", "Yes_please", "only"),
+    *("a" * 64, "ontime,offline", "allow,nobody"),
+]
+SINGLE_USE_REFUSED = [
+    *("", "refund,", ",refund", "get-weather", "a b", "1abc", "x,,y", "a" * 65, " true"),
+    *("all", "ALL", "All", "none", "None"),  # which functions? refused as ambiguous
+    *("refund,yes", "yes,refund", "refund,all", "true,false", "refund,Off,x", "1,refund"),
+    *("2", "10", "true,"),
+]
+SINGLE_USE_OFF = {"false", "no", "off", "0", "disabled"}
+
+
 def test_single_use_tokens_accepts_what_the_layer_reads():
     pattern = re.compile(PARAMETERS["SingleUseTokens"]["AllowedPattern"])
-    for good in ("true", "false", "refund", "refund,transfer_call", "_x1"):
+    for good in SINGLE_USE_ACCEPTED:
         assert pattern.fullmatch(good), good
-        assert good in ("true", "false") or all(FUNCTION_NAME.fullmatch(n) for n in good.split(","))
-    for bad in ("", "refund,", "get-weather", "a b", "1abc", "x,,y"):
+        if good.lower() not in {"true", "yes", "on", "1", "enabled"} | SINGLE_USE_OFF:
+            assert all(FUNCTION_NAME.fullmatch(name) for name in good.split(",")), good
+    for bad in SINGLE_USE_REFUSED:
         assert not pattern.fullmatch(bad), bad
+
+
+def test_single_use_tokens_grants_its_write_unless_it_is_off():
+    """The grant's condition reads off in its usual spellings (lower, capitalised, upper)."""
+    for value in SINGLE_USE_ACCEPTED:
+        off = value.lower() in SINGLE_USE_OFF
+        if off and value not in (value.lower(), value.capitalize(), value.upper()):
+            continue  # an odd case (fAlSe) only grants a write the code never makes
+        granted = template.resolve({"Condition": "SingleUse"}, {}, {"SingleUseTokens": value})
+        assert granted is not off, value
 
 
 def conditional_grants(name: str) -> dict[str, set[str]]:
@@ -134,9 +167,7 @@ def conditional_grants(name: str) -> dict[str, set[str]]:
 
 def test_the_ledgers_table_calls_are_granted_only_in_their_mode():
     assert CONDITIONS["RevokeTokens"] == {"Fn::Equals": [{"Ref": "TokenRevocation"}, "true"]}
-    assert CONDITIONS["SingleUse"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "SingleUseTokens"}, "false"]}]
-    }
+    assert CONDITIONS["SingleUse"]["Fn::Not"]  # off unless named so (test above)
     assert conditional_grants("validate_token") == {
         "RevokeTokens": {"dynamodb:GetItem"},  # the revocation marker
         "SingleUse": {"dynamodb:PutItem"},  # the used-token record

@@ -337,16 +337,17 @@ def test_token_functions_can_only_read_the_secret(name):
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_each_function_has_its_log_group_with_the_retention_parameter(name):
-    """Left to Lambda, a function's log group is created on first use and never expires."""
+    """Left to Lambda, a function's log group is created on first use and never expires; the
+    function names its group, so the group exists first (tests/template/test_deploy.py)."""
     logical_id = FUNCTIONS[name].logical_id
-    expected = {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}
-    groups = [
-        resource["Properties"]
-        for resource in template.resources("AWS::Logs::LogGroup").values()
-        if resource["Properties"].get("LogGroupName") == expected
-    ]
-    assert len(groups) == 1, f"{name}: no log group named {expected}"
-    assert groups[0]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    group = props(name)["LoggingConfig"]["LogGroup"]["Ref"]
+    properties = RESOURCES[group]["Properties"]
+    assert RESOURCES[group]["Type"] == "AWS::Logs::LogGroup"
+    assert properties["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    # The stack's own name, never the function's (Lambda's default group, and a cycle).
+    name_template = properties["LogGroupName"]["Fn::Sub"]
+    assert name_template.startswith("/aws/lambda/${AWS::StackName}/"), name_template
+    assert logical_id not in name_template
 
 
 # -- outputs --------------------------------------------------------------------------------
@@ -379,6 +380,9 @@ def run(*command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         # Nothing here needs AWS; should a tool try, it fails instead of reaching it.
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
     }
+    # As on a machine without an AWS profile: the commands the README gives must not need one.
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        env.pop(variable, None)
     return subprocess.run(  # noqa: S603 - our own tools, fixed arguments
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
     )
@@ -395,7 +399,16 @@ def test_sam_validate_lint_is_clean():
 def test_sam_validate_runs_the_sam_transform_after_the_language_extensions():
     """Without --lint, sam validate runs SAM's translator (with the parameters' defaults);
     --language-extensions first resolves the Fn::If SAM cannot take (see test_auth.py)."""
-    result = run(tool("sam"), "validate", "--language-extensions", "--template", "template.yaml")
+    # SAM's translator needs a region (for the pseudo parameters), whatever the template.
+    result = run(
+        tool("sam"),
+        "validate",
+        "--language-extensions",
+        "--region",
+        "us-east-1",
+        "--template",
+        "template.yaml",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
@@ -411,7 +424,17 @@ def test_cfn_lint_is_clean():
 @pytest.mark.slow
 def test_sam_build_succeeds_without_docker(tmp_path):
     build = tmp_path / "build"
-    result = run(tool("sam"), "build", "--build-dir", str(build), "--template", "template.yaml")
+    # --language-extensions: SAM CLI expands the alarms' Fn::ForEach only when asked (so
+    # must `sam deploy`), else it fails on them.
+    result = run(
+        tool("sam"),
+        "build",
+        "--language-extensions",
+        "--build-dir",
+        str(build),
+        "--template",
+        "template.yaml",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "--use-container" not in result.stdout  # built here, with pip, for arm64
 
