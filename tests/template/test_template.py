@@ -396,19 +396,11 @@ def test_sam_validate_lint_is_clean():
 
 
 @pytest.mark.slow
-def test_sam_validate_runs_the_sam_transform_after_the_language_extensions():
-    """Without --lint, sam validate runs SAM's translator (with the parameters' defaults);
-    --language-extensions first resolves the Fn::If SAM cannot take (see test_auth.py)."""
-    # SAM's translator needs a region (for the pseudo parameters), whatever the template.
-    result = run(
-        tool("sam"),
-        "validate",
-        "--language-extensions",
-        "--region",
-        "us-east-1",
-        "--template",
-        "template.yaml",
-    )
+def test_plain_sam_validate_runs_the_sam_transform_after_the_language_extensions():
+    """Plain `sam validate`, as `sam build` suggests, runs SAM's translator: samconfig.toml
+    turns the language extensions on (the Fn::If SAM cannot take, the Fn::ForEach alarms)
+    and gives validation a region, so it needs no flag, profile or credentials."""
+    result = run(tool("sam"), "validate", "--template", "template.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
@@ -424,12 +416,10 @@ def test_cfn_lint_is_clean():
 @pytest.mark.slow
 def test_sam_build_succeeds_without_docker(tmp_path):
     build = tmp_path / "build"
-    # --language-extensions: SAM CLI expands the alarms' Fn::ForEach only when asked (so
-    # must `sam deploy`), else it fails on them.
+    # Plain `sam build`: samconfig.toml asks for the language extensions the alarms need.
     result = run(
         tool("sam"),
         "build",
-        "--language-extensions",
         "--build-dir",
         str(build),
         "--template",
