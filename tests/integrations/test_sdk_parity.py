@@ -10,6 +10,7 @@ time.time, which both read at call time.
 from __future__ import annotations
 
 import base64
+import inspect
 import logging
 import time
 from typing import Any
@@ -83,6 +84,61 @@ def test_set_and_get_metadata_answers(sdk, ours):
         True,
     )
     assert both(sdk, ours, lambda m: m.get_session_metadata("never-written")) == ({}, {})
+
+
+# Every public method of the SDKs' SessionManager, called by keyword: the keywords and a
+# check of the two answers. A method the SDK adds fails the test until it is listed here.
+def _same(theirs: Any, mine: Any, *_: Any) -> bool:
+    return bool(theirs == mine)
+
+
+def _tokens_cross_validate(theirs: str, mine: str, sdk: Any, ours: Any) -> bool:
+    return sdk.validate_token(CALL, FUNCTION, mine) and ours.validate_token(CALL, FUNCTION, theirs)
+
+
+BY_KEYWORD: dict[str, tuple[dict[str, Any], Any]] = {
+    "create_session": ({"call_id": CALL}, _same),
+    "generate_token": ({"function_name": FUNCTION, "call_id": CALL}, _tokens_cross_validate),
+    "create_tool_token": ({"function_name": FUNCTION, "call_id": CALL}, _tokens_cross_validate),
+    "activate_session": ({"call_id": CALL}, _same),
+    "end_session": ({"call_id": CALL}, _same),
+    "get_session_metadata": ({"call_id": "never-written"}, _same),
+    "set_session_metadata": ({"call_id": CALL, "key": "step", "value": "greeting"}, _same),
+    "debug_token": ({"token": "not-a-token"}, _same),
+}
+
+
+def _keyword_calls(sdk: Any) -> dict[str, dict[str, Any]]:
+    """The keywords per method, a token minted by the SDK for those that take one."""
+    token = sdk.generate_token(FUNCTION, CALL)
+    calls = {name: dict(kwargs) for name, (kwargs, _) in BY_KEYWORD.items()}
+    calls["validate_token"] = {"call_id": CALL, "function_name": FUNCTION, "token": token}
+    calls["validate_tool_token"] = {"function_name": FUNCTION, "token": token, "call_id": CALL}
+    return calls
+
+
+def test_every_sdk_method_is_called_by_its_keywords_alike(sdk, ours, frozen):
+    calls = _keyword_calls(sdk)
+    public = {n for n, _ in inspect.getmembers(type(sdk), inspect.isfunction) if n[0] != "_"}
+    assert public == set(calls), "list each SDK method's keywords in BY_KEYWORD"
+    for name in sorted(public):
+        parameters = set(inspect.signature(getattr(type(sdk), name)).parameters) - {"self"}
+        assert set(calls[name]) == parameters, name
+        check = BY_KEYWORD.get(name, (None, _same))[1]
+        for mine_side in (ours, AgentSessionManager(ours)):
+            theirs = getattr(sdk, name)(**calls[name])
+            mine = getattr(mine_side, name)(**calls[name])
+            assert check(theirs, mine, sdk, ours), (name, theirs, mine)
+
+
+def test_our_former_keyword_names_still_work(ours):
+    assert ours.set_session_metadata(session_id=CALL, metadata={"a": 1}) == {"a": 1}
+    assert ours.set_session_metadata(CALL, key={"b": 2}) == {"a": 1, "b": 2}
+    assert ours.get_session_metadata(session_id=CALL) == {"a": 1, "b": 2}
+    with pytest.raises(TypeError):
+        ours.get_session_metadata(CALL, session_id=CALL)
+    with pytest.raises(TypeError):
+        ours.set_session_metadata(CALL)
 
 
 def token_cases(minted_by: Any, frozen: Any) -> dict[str, tuple[str, str, str]]:

@@ -344,26 +344,47 @@ class SessionManager:
 
     # -- metadata -----------------------------------------------------------------------
 
-    def get_session_metadata(self, session_id: str) -> dict[str, Any]:
-        return self.store.get(session_id)
+    # The SDK names the session `call_id` and the pair `key`, `value`; ours were
+    # `session_id` and `metadata`. Both spellings are accepted, so code written for either
+    # keeps working (tests/integrations/test_sdk_parity.py calls each SDK method by keyword).
+
+    def get_session_metadata(
+        self, call_id: str | None = None, *, session_id: str | None = None
+    ) -> dict[str, Any]:
+        """The session's metadata, {} when none."""
+        return self.store.get(_one_session(call_id, session_id))
 
     def set_session_metadata(
-        self, session_id: str, metadata: Mapping[str, Any] | str, value: Any = _UNSET
+        self,
+        call_id: str | None = None,
+        key: Mapping[str, Any] | str | None = None,
+        value: Any = _UNSET,
+        *,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Merge `metadata` into the session and return the result; a None value removes
-        its key. The SDK's form `(session_id, key, value)` also works and returns True.
+        """Merge `metadata` (or the mapping given as `key`) into the session and return
+        the result; a None value removes its key. The SDK's form `(call_id, key, value)`
+        also works and returns True.
 
         A None value removes its key in both forms (the TypeScript SDK stores a null in the
         second): one rule for both forms and for the HTTP API's PATCH, and `.get(key)`
         reads None either way."""
+        call_id = _one_session(call_id, session_id)
+        if metadata is not None:
+            if key is not None or value is not _UNSET:
+                raise TypeError("pass metadata=, or key and value, not both")
+            key = metadata
         if value is not _UNSET:
-            if not isinstance(metadata, str):
+            if not isinstance(key, str):
                 raise InvalidInputError("with a value, the second argument is the key")
-            self.store.merge(session_id, {metadata: value})
+            self.store.merge(call_id, {key: value})
             return True
-        if isinstance(metadata, str):  # a key without its value
+        if key is None:
+            raise TypeError("set_session_metadata() needs metadata, or a key and its value")
+        if isinstance(key, str):  # a key without its value
             raise InvalidInputError("metadata must be a JSON object")
-        return self.store.merge(session_id, metadata)
+        return self.store.merge(call_id, key)
 
     def replace_session_metadata(
         self, session_id: str, metadata: Mapping[str, Any]
@@ -386,3 +407,10 @@ class SessionManager:
         # The store removes what was written before now - age (whole seconds): one
         # second less of age makes that "at or before now - max_age".
         return self.store.cleanup(max_age - 1)
+
+
+def _one_session(call_id: str | None, session_id: str | None) -> str:
+    """The session a metadata call names, as the SDK's `call_id` or our `session_id`."""
+    if (call_id is None) == (session_id is None):
+        raise TypeError("name the session once: call_id (the SDK's name) or session_id")
+    return call_id if call_id is not None else session_id  # type: ignore[return-value]
