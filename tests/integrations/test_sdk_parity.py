@@ -13,6 +13,7 @@ import base64
 import inspect
 import logging
 import time
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -308,6 +309,61 @@ def test_cleanup_exists_only_here_and_follows_the_typescript_sdk(ours):
     ours.set_session_metadata(CALL, {"a": 1})
     assert ours.cleanup() == 0  # written less than a token lifetime ago
     assert ours.cleanup(0) == 1  # every session, as cleanup(0) in the TypeScript SDK
+
+
+class OneItemPages:
+    """A DynamoDB client whose Scan pages hold one item each, to count pages on a small table."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.scans = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def scan(self, **kwargs: Any) -> Any:
+        self.scans += 1
+        return self._client.scan(**kwargs, Limit=1)
+
+
+def test_cleanup_reads_at_most_max_pages(table, dynamodb):
+    client = OneItemPages(dynamodb)
+    manager = SessionManager(secret_key=KEY, table_name=table, dynamodb_client=client)
+    for n in range(3):
+        manager.set_session_metadata(f"call-{n}", {"n": n})
+    assert manager.cleanup(0, max_pages=2) == 2
+    assert client.scans == 2
+    assert manager.cleanup(0, max_pages=None) == 1
+
+
+def test_cleanup_starts_nothing_once_its_time_budget_is_spent(ours):
+    for n in range(3):
+        ours.set_session_metadata(f"call-{n}", {"n": n})
+
+    class Clock:  # time.monotonic, moving a minute at each reading
+        now = 0.0
+
+        def __call__(self) -> float:
+            self.now += 60.0
+            return self.now
+
+    # Only the manager's clock: the layer's AWS deadline (aws.py) reads the real one.
+    with patch("session_manager.manager.time", SimpleNamespace(time=time.time, monotonic=Clock())):
+        assert ours.cleanup(0, time_budget_secs=10) == 0
+    assert ours.cleanup(0, time_budget_secs=None) == 3
+
+
+@pytest.mark.parametrize("bounds", [{"max_pages": 0}, {"time_budget_secs": 0}])
+def test_cleanup_refuses_bounds_that_allow_nothing(ours, bounds):
+    with pytest.raises(InvalidInputError):
+        ours.cleanup(**bounds)
+
+
+def test_departure_end_session_deletes_the_metadata(sdk, ours):
+    """The SDK's end_session does nothing; ours ends the session's state (one DeleteItem)."""
+    ours.set_session_metadata(CALL, {"step": 1})
+    assert both(sdk, ours, lambda m: m.end_session(CALL)) == (True, True)
+    assert ours.get_session_metadata(CALL) == {}
 
 
 def test_time_is_not_read_at_import(sdk, ours):
