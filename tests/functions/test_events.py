@@ -5,6 +5,8 @@ Per the contract, an event file's name starts with its function's name, and ever
 has at least one HTTP API (payload 2.0) event and one REST API (payload 1.0) event named
 `<name>-rest.json`; and, for the other sources the SDK's ServerlessAdapter accepts,
 `<name>-function-url.json`, `-rest-proxy.json`, `-alb.json` and `-alb-multivalue.json`.
+A `<name>-direct-invoke.json` is what a direct invoke or a console test sends: no
+requestContext, the body as a JSON object, a trailing slash or only path parameters.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ def is_http_api(event: dict[str, Any]) -> bool:
 
 def source_of(event: dict[str, Any]) -> str:
     """Which source the event is shaped as: the names of event_sources.SOURCES, or
-    "http-api" or "rest"."""
+    "http-api", "rest" or "direct-invoke"."""
+    if "requestContext" not in event:
+        return "direct-invoke"
     if "elb" in event["requestContext"]:
         return "alb-multivalue" if "multiValueHeaders" in event else "alb"
     if is_http_api(event):
@@ -98,6 +102,14 @@ def test_each_event_is_for_a_route_its_function_declares(path):
     event = load(path)
     routes = {(r.method, r.path) for r in FUNCTIONS[function_of(path)].routes}
     source = source_of(event)
+    if source == "direct-invoke":
+        method = event["httpMethod"]
+        if "path" in event:
+            assert route_of("/" + event["path"].strip("/"), routes, method)
+        else:
+            (parameter,) = event["pathParameters"]
+            assert [r for m, r in routes if m == method and "{" + parameter + "}" in r]
+        return
     if source in ("function-url", "alb", "alb-multivalue", "rest-proxy"):
         # No route named: the function matches its own routes against the path.
         if source == "function-url":

@@ -217,12 +217,106 @@ def test_an_event_that_is_not_from_api_gateway_is_400(import_function, name):
         assert_error(response, 400, "invalid_request")
 
 
+# -- event shapes the SDK's ServerlessAdapter accepts ---------------------------------------
+
+
 @pytest.mark.parametrize(("name", "method"), BODY_ROUTES)
-def test_a_body_that_is_not_a_string_is_400(import_function, name, method):
+def test_a_body_given_as_json_rather_than_a_string_is_read_as_that_json(
+    import_function, signing_key, name, method
+):
+    """As the SDK serialises it: a direct invoke or a console test gives an object."""
     function = import_function(name)
     event = function.event(method, "{}")
-    event["body"] = good_body(name)  # a dict, where API Gateway always sends a string
-    assert_error(function.invoke(event), 400, "invalid_request")
+    event["body"] = real_body(name, signing_key)
+    response = function.invoke(event)
+    assert response.status == SUCCESS[name], response.body
+    if name == "validate_token":
+        assert response.body == {"valid": True}
+
+
+@pytest.mark.parametrize("name", ["set_metadata", "validate_token"])
+def test_a_body_given_as_json_that_is_not_an_object_is_400(import_function, name):
+    function = import_function(name)
+    for body in ([1, 2], 3, True, {"x": float("nan")}):
+        event = function.event(function.methods()[0], "{}")
+        event["body"] = body
+        error = assert_error(function.invoke(event), 400, "invalid_request")
+        assert "JSON" in error["message"], body
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_a_trailing_slash_is_the_same_route(import_function, signing_key, name, source):
+    """The SDK strips it: /sessions/call-1/metadata/ is /sessions/call-1/metadata."""
+    function = import_function(name, make_event(source))
+    for method in function.methods():
+        event = function.event(method, real_body(name, signing_key))
+        if source == "function-url":
+            event["rawPath"] += "/"
+        else:
+            event["path"] += "/"
+        if source == "rest-proxy":
+            event["pathParameters"]["proxy"] += "/"
+        _, response = invoke(function, event)
+        assert response.status == SUCCESS[name], (method, response.body)
+        if name != "validate_token":
+            assert response.body["call_id" if name == "create_token" else "session_id"] == (
+                "call-1"
+            )
+
+
+def direct_invoke(function: Any, method: str, signing_key: str) -> dict[str, Any]:
+    """What a direct invoke or a console test sends: no requestContext, no headers."""
+    path = function.route_path().replace("{session_id}", "call-1")
+    return {"httpMethod": method, "path": path, "body": real_body(function.spec.name, signing_key)}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_an_event_without_a_request_context_is_served(import_function, signing_key, name):
+    """A direct invoke: httpMethod and path, the body as an object or a string; the
+    request id is Lambda's."""
+    function = import_function(name)
+    for method in function.methods():
+        event = direct_invoke(function, method, signing_key)
+        response = function.invoke(event)
+        assert response.status == SUCCESS[name], (method, response.body)
+        event["body"] = json.dumps(event["body"])
+        assert function.invoke(event).status == SUCCESS[name], method
+
+
+def test_a_direct_invoke_may_name_only_its_path_parameters(import_function):
+    function = import_function("get_metadata")
+    response = function.invoke({"httpMethod": "GET", "pathParameters": {"session_id": "s-9"}})
+    assert response.body == {"session_id": "s-9", "metadata": {}}
+
+
+def test_a_direct_invoke_without_a_method_is_post_with_a_body_and_get_without(import_function):
+    """The SDK's rule; a function whose route takes neither says which method to use."""
+    function = import_function("get_metadata")
+    response = function.invoke({"path": "/sessions/s-9/metadata"})
+    assert response.body == {"session_id": "s-9", "metadata": {}}
+    deleting = import_function("delete_metadata")
+    assert_error(deleting.invoke({"path": "/sessions/s-9"}), 405, "method_not_allowed")
+
+
+def test_a_direct_invoke_that_names_no_route_is_400_saying_what_to_send(import_function):
+    function = import_function("delete_metadata")  # two routes with the same parameter
+    for event in ({"httpMethod": "DELETE", "pathParameters": {"session_id": "s"}}, {}):
+        error = assert_error(function.invoke(event), 400, "invalid_request")
+        assert "path" in error["message"] and "/sessions/{session_id}" in error["message"]
+
+
+def test_a_rest_proxy_path_is_not_decoded_twice(import_function):
+    """API Gateway has decoded the {proxy+} parameter: x%41 is the id "x%41" (refused),
+    not "xA"."""
+    function = import_function("get_metadata", make_event("rest-proxy"))
+    event = function.event("GET")
+    event["pathParameters"]["proxy"] = "sessions/x%41/metadata"
+    event["path"] = "/sessions/x%41/metadata"
+    error = assert_error(function.invoke(event), 400, "invalid_request")
+    assert "session id" in error["message"]
+    event["pathParameters"]["proxy"] = "sessions/root.2/metadata"
+    assert function.invoke(event).body["session_id"] == "root.2"
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -458,3 +552,33 @@ def test_each_import_is_a_fresh_instance(import_function):
     second = import_function("get_metadata")
     assert first.module is not second.module
     assert first.manager is not second.manager
+
+
+# -- errors carry their status and code -----------------------------------------------------
+
+
+def test_every_error_the_layer_raises_answers_with_its_own_status_and_code():
+    """endpoint() catches the layer's base error once: a new error class needs no new
+    except clause, only its status and code."""
+    from session_manager import errors
+    from session_manager.http import endpoint
+
+    raised: list[errors.SessionManagerError] = [
+        errors.InvalidInputError("bad"),
+        errors.NotFoundError("nowhere"),
+        errors.MethodNotAllowedError("use GET", {"Allow": "GET"}),
+        errors.TooLargeError("big"),
+    ]
+    for error in raised:
+
+        def fail(_request: Any, error: Exception = error) -> tuple[int, Any]:
+            raise error
+
+        handler = endpoint("Test", routes=[("GET", "/x")])(fail)
+        event = {"httpMethod": "GET", "path": "/x"}
+        response = as_response(handler(event, LambdaContext(function_name="t")))
+        assert (response.status, response.body) == (
+            error.status,
+            {"error": {"code": error.code, "message": str(error)}},
+        )
+        assert response.headers.items() >= error.headers.items()

@@ -10,8 +10,10 @@ time.time, which both read at call time.
 from __future__ import annotations
 
 import base64
+import inspect
 import logging
 import time
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -83,6 +85,61 @@ def test_set_and_get_metadata_answers(sdk, ours):
         True,
     )
     assert both(sdk, ours, lambda m: m.get_session_metadata("never-written")) == ({}, {})
+
+
+# Every public method of the SDKs' SessionManager, called by keyword: the keywords and a
+# check of the two answers. A method the SDK adds fails the test until it is listed here.
+def _same(theirs: Any, mine: Any, *_: Any) -> bool:
+    return bool(theirs == mine)
+
+
+def _tokens_cross_validate(theirs: str, mine: str, sdk: Any, ours: Any) -> bool:
+    return sdk.validate_token(CALL, FUNCTION, mine) and ours.validate_token(CALL, FUNCTION, theirs)
+
+
+BY_KEYWORD: dict[str, tuple[dict[str, Any], Any]] = {
+    "create_session": ({"call_id": CALL}, _same),
+    "generate_token": ({"function_name": FUNCTION, "call_id": CALL}, _tokens_cross_validate),
+    "create_tool_token": ({"function_name": FUNCTION, "call_id": CALL}, _tokens_cross_validate),
+    "activate_session": ({"call_id": CALL}, _same),
+    "end_session": ({"call_id": CALL}, _same),
+    "get_session_metadata": ({"call_id": "never-written"}, _same),
+    "set_session_metadata": ({"call_id": CALL, "key": "step", "value": "greeting"}, _same),
+    "debug_token": ({"token": "not-a-token"}, _same),
+}
+
+
+def _keyword_calls(sdk: Any) -> dict[str, dict[str, Any]]:
+    """The keywords per method, a token minted by the SDK for those that take one."""
+    token = sdk.generate_token(FUNCTION, CALL)
+    calls = {name: dict(kwargs) for name, (kwargs, _) in BY_KEYWORD.items()}
+    calls["validate_token"] = {"call_id": CALL, "function_name": FUNCTION, "token": token}
+    calls["validate_tool_token"] = {"function_name": FUNCTION, "token": token, "call_id": CALL}
+    return calls
+
+
+def test_every_sdk_method_is_called_by_its_keywords_alike(sdk, ours, frozen):
+    calls = _keyword_calls(sdk)
+    public = {n for n, _ in inspect.getmembers(type(sdk), inspect.isfunction) if n[0] != "_"}
+    assert public == set(calls), "list each SDK method's keywords in BY_KEYWORD"
+    for name in sorted(public):
+        parameters = set(inspect.signature(getattr(type(sdk), name)).parameters) - {"self"}
+        assert set(calls[name]) == parameters, name
+        check = BY_KEYWORD.get(name, (None, _same))[1]
+        for mine_side in (ours, AgentSessionManager(ours)):
+            theirs = getattr(sdk, name)(**calls[name])
+            mine = getattr(mine_side, name)(**calls[name])
+            assert check(theirs, mine, sdk, ours), (name, theirs, mine)
+
+
+def test_our_former_keyword_names_still_work(ours):
+    assert ours.set_session_metadata(session_id=CALL, metadata={"a": 1}) == {"a": 1}
+    assert ours.set_session_metadata(CALL, key={"b": 2}) == {"a": 1, "b": 2}
+    assert ours.get_session_metadata(session_id=CALL) == {"a": 1, "b": 2}
+    with pytest.raises(TypeError):
+        ours.get_session_metadata(CALL, session_id=CALL)
+    with pytest.raises(TypeError):
+        ours.set_session_metadata(CALL)
 
 
 def token_cases(minted_by: Any, frozen: Any) -> dict[str, tuple[str, str, str]]:
@@ -252,6 +309,61 @@ def test_cleanup_exists_only_here_and_follows_the_typescript_sdk(ours):
     ours.set_session_metadata(CALL, {"a": 1})
     assert ours.cleanup() == 0  # written less than a token lifetime ago
     assert ours.cleanup(0) == 1  # every session, as cleanup(0) in the TypeScript SDK
+
+
+class OneItemPages:
+    """A DynamoDB client whose Scan pages hold one item each, to count pages on a small table."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.scans = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def scan(self, **kwargs: Any) -> Any:
+        self.scans += 1
+        return self._client.scan(**kwargs, Limit=1)
+
+
+def test_cleanup_reads_at_most_max_pages(table, dynamodb):
+    client = OneItemPages(dynamodb)
+    manager = SessionManager(secret_key=KEY, table_name=table, dynamodb_client=client)
+    for n in range(3):
+        manager.set_session_metadata(f"call-{n}", {"n": n})
+    assert manager.cleanup(0, max_pages=2) == 2
+    assert client.scans == 2
+    assert manager.cleanup(0, max_pages=None) == 1
+
+
+def test_cleanup_starts_nothing_once_its_time_budget_is_spent(ours):
+    for n in range(3):
+        ours.set_session_metadata(f"call-{n}", {"n": n})
+
+    class Clock:  # time.monotonic, moving a minute at each reading
+        now = 0.0
+
+        def __call__(self) -> float:
+            self.now += 60.0
+            return self.now
+
+    # Only the manager's clock: the layer's AWS deadline (aws.py) reads the real one.
+    with patch("session_manager.manager.time", SimpleNamespace(time=time.time, monotonic=Clock())):
+        assert ours.cleanup(0, time_budget_secs=10) == 0
+    assert ours.cleanup(0, time_budget_secs=None) == 3
+
+
+@pytest.mark.parametrize("bounds", [{"max_pages": 0}, {"time_budget_secs": 0}])
+def test_cleanup_refuses_bounds_that_allow_nothing(ours, bounds):
+    with pytest.raises(InvalidInputError):
+        ours.cleanup(**bounds)
+
+
+def test_departure_end_session_deletes_the_metadata(sdk, ours):
+    """The SDK's end_session does nothing; ours ends the session's state (one DeleteItem)."""
+    ours.set_session_metadata(CALL, {"step": 1})
+    assert both(sdk, ours, lambda m: m.end_session(CALL)) == (True, True)
+    assert ours.get_session_metadata(CALL) == {}
 
 
 def test_time_is_not_read_at_import(sdk, ours):

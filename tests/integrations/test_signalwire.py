@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -383,3 +384,81 @@ def test_signalwire_agents_web_app_runs_a_secure_tool_called_without_a_token(
     assert ran(old.call_tool(installed(old.instance()), no_token, CALL_ID))["call_id"] == CALL_ID
     # The same request to a signalwire agent is refused.
     assert REFUSAL in new.call_tool(installed(new.instance()), no_token, CALL_ID)["response"]
+
+
+# -- the SDK's own shared key (swaig_secret / SIGNALWIRE_SWAIG_SECRET) ----------------------
+
+SWAIG_SECRET = "the-sdk-shared-swaig-secret-0123456789"  # 38 characters
+
+
+def replica_on_the_sdk_key(**kwargs: Any) -> Any:
+    """A replica not yet switched: signalwire 3.7's AgentBase with its fixed key."""
+    agent_class, _ = NEW.load()
+    return agent_class(name="orders", route="/", suppress_logs=True, **kwargs)
+
+
+@pytest.mark.parametrize("configured", ["argument", "environment"])
+def test_install_keeps_tokens_signed_with_the_agents_swaig_secret_valid(
+    lambda_env, monkeypatch, table, signing_key, caplog, configured
+):
+    if configured == "environment":
+        monkeypatch.setenv("SIGNALWIRE_SWAIG_SECRET", SWAIG_SECRET)
+        agent = replica_on_the_sdk_key()
+    else:
+        agent = replica_on_the_sdk_key(swaig_secret=SWAIG_SECRET)
+    old_token = replica_on_the_sdk_key(
+        swaig_secret=SWAIG_SECRET
+    )._session_manager.create_tool_token(TOOL, CALL_ID)
+
+    with caplog.at_level(logging.INFO, logger="session_manager.integrations.signalwire"):
+        install(agent)
+
+    assert agent._session_manager.validate_tool_token(TOOL, old_token, CALL_ID)
+    # New tokens are the secret's: an instance holding only the secret accepts them.
+    new_token = agent._session_manager.create_tool_token(TOOL, CALL_ID)
+    assert SessionManager(secret_key=signing_key).validate_token(CALL_ID, TOOL, new_token)
+    (line,) = [r.getMessage() for r in caplog.records if "swaig_secret" in r.getMessage()]
+    assert "still validate" in line and SWAIG_SECRET not in line
+
+
+def test_install_adopting_the_swaig_secret_signs_with_it_for_replicas_not_yet_switched(
+    lambda_env, signing_key, caplog
+):
+    agent = replica_on_the_sdk_key(swaig_secret=SWAIG_SECRET)
+    not_switched = replica_on_the_sdk_key(swaig_secret=SWAIG_SECRET)
+
+    with caplog.at_level(logging.INFO, logger="session_manager.integrations.signalwire"):
+        install(agent, swaig_secret="adopt")
+
+    token = agent._session_manager.create_tool_token(TOOL, CALL_ID)
+    assert not_switched._session_manager.validate_tool_token(TOOL, token, CALL_ID)
+    # Tokens of replicas already on the secret still validate here.
+    secrets_token = SessionManager(secret_key=signing_key).generate_token(TOOL, CALL_ID)
+    assert agent._session_manager.validate_tool_token(TOOL, secrets_token, CALL_ID)
+    assert any("signs new tokens" in r.getMessage() for r in caplog.records)
+
+
+def test_install_adopting_refuses_a_swaig_secret_under_32_characters(lambda_env):
+    agent = replica_on_the_sdk_key(swaig_secret="short-secret")
+    with pytest.raises(ConfigurationError, match="32"):
+        install(agent, swaig_secret="adopt")
+
+
+def test_install_verifying_a_short_swaig_secret_warns_that_it_cannot_be_copied(lambda_env, caplog):
+    agent = replica_on_the_sdk_key(swaig_secret="short-secret")
+    old_token = replica_on_the_sdk_key(swaig_secret="short-secret")._session_manager.generate_token(
+        TOOL, CALL_ID
+    )
+    with caplog.at_level(logging.WARNING, logger="session_manager.integrations.signalwire"):
+        install(agent)
+    assert agent._session_manager.validate_tool_token(TOOL, old_token, CALL_ID)
+    assert any("under 32 characters" in r.getMessage() for r in caplog.records)
+
+
+def test_install_ignoring_the_swaig_secret_refuses_its_tokens_and_says_so(lambda_env, caplog):
+    agent = replica_on_the_sdk_key(swaig_secret=SWAIG_SECRET)
+    old_token = agent._session_manager.create_tool_token(TOOL, CALL_ID)
+    with caplog.at_level(logging.INFO, logger="session_manager.integrations.signalwire"):
+        install(agent, swaig_secret="ignore")
+    assert not agent._session_manager.validate_tool_token(TOOL, old_token, CALL_ID)
+    assert any("ignored" in r.getMessage() for r in caplog.records)

@@ -28,6 +28,9 @@ from . import deadline, telemetry
 from .errors import (
     ConfigurationError,
     InvalidInputError,
+    MethodNotAllowedError,
+    NotFoundError,
+    SessionManagerError,
     TooLargeError,
     UnavailableError,
 )
@@ -43,17 +46,6 @@ _JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"
 _MAYBE_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89abcdefABCDEF]")
 
 
-class HttpError(Exception):
-    """An error with its status and code, raised by request parsing and by functions."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-
-
 # Where an event came from, which decides the response's shape.
 API_GATEWAY = "api-gateway"  # REST and HTTP APIs, function URLs
 ALB = "alb"
@@ -65,10 +57,13 @@ class Route:
     method: str
     path: str  # as in template.yaml: /sessions/{session_id}/metadata
 
-    def match(self, path: str) -> dict[str, str] | None:
-        """The path parameters when `path` is this route's path, else None."""
+    def match(self, path: str, decode: bool = True) -> dict[str, str] | None:
+        """The path parameters when `path` is this route's path, else None; percent-decoded
+        unless `decode` is false (a path API Gateway has decoded already)."""
         found = _route_pattern(self.path).fullmatch(path)
-        return None if found is None else {k: unquote(v) for k, v in found.groupdict().items()}
+        if found is None:
+            return None
+        return {k: unquote(v) if decode else v for k, v in found.groupdict().items()}
 
 
 @functools.cache
@@ -89,35 +84,35 @@ class Request:
     source: str = API_GATEWAY
 
     def session_id(self) -> str:
-        return _checked(check_session_id, self.path_parameters.get("session_id"))
+        return check_session_id(self.path_parameters.get("session_id"))
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object; 400 when absent, not JSON, or not an object."""
         if self.body is None or not self.body.strip():
-            raise HttpError(400, "invalid_request", "the request needs a JSON object body")
+            raise InvalidInputError("the request needs a JSON object body")
         if len(self.body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
-            raise HttpError(413, "payload_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+            raise TooLargeError(f"the body exceeds {MAX_BODY_BYTES} bytes")
         try:
             value = json.loads(self.body, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):
-            raise HttpError(400, "invalid_request", "the body is not valid JSON") from None
+            raise InvalidInputError("the body is not valid JSON") from None
         if not isinstance(value, dict):
-            raise HttpError(400, "invalid_request", "the body must be a JSON object")
+            raise InvalidInputError("the body must be a JSON object")
         if _MAYBE_SURROGATE.search(self.body) and not _is_unicode(value):
-            raise HttpError(400, "invalid_request", "the body holds an unpaired surrogate")
+            raise InvalidInputError("the body holds an unpaired surrogate")
         return value
 
     def string_field(self, body: dict[str, Any], name: str) -> str:
         value = body.get(name)
         if not isinstance(value, str) or not value:
-            raise HttpError(400, "invalid_request", f"'{name}' must be a non-empty string")
+            raise InvalidInputError(f"'{name}' must be a non-empty string")
         return value
 
     def call_id(self, body: dict[str, Any]) -> str:
-        return _checked(check_session_id, self.string_field(body, "call_id"))
+        return check_session_id(self.string_field(body, "call_id"))
 
     def function_name(self, body: dict[str, Any]) -> str:
-        return _checked(check_function_name, self.string_field(body, "function_name"))
+        return check_function_name(self.string_field(body, "function_name"))
 
 
 def _is_unicode(value: Any) -> bool:
@@ -132,13 +127,6 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _checked(check: Callable[[Any], str], value: Any) -> str:
-    try:
-        return check(value)
-    except InvalidInputError as error:
-        raise HttpError(400, "invalid_request", str(error)) from None
-
-
 def event_source(event: Any) -> str:
     context = event.get("requestContext") if isinstance(event, dict) else None
     if isinstance(context, dict) and "elb" in context:
@@ -151,23 +139,28 @@ def parse_event(
 ) -> Request:
     """The request an event carries, routed to one of `routes` (any path when none).
 
-    Events without a request id (ALB's) take `fallback_request_id`: Lambda's own."""
-    not_an_http_event = HttpError(
-        400,
-        "invalid_request",
-        "not an HTTP event from API Gateway, a function URL or a load balancer",
-    )
-    if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
-        raise not_an_http_event
-    context = event["requestContext"]
+    Events without a request id (ALB's, a direct invoke's) take `fallback_request_id`:
+    Lambda's own. As the SignalWire SDK's ServerlessAdapter does, an event without a
+    requestContext (a direct invoke, a console test) is read for what it has: its method
+    is `httpMethod`, else POST with a body and GET without; a body given as JSON rather
+    than as a string is taken as that JSON."""
+    if not isinstance(event, dict):
+        raise InvalidInputError(_NOT_AN_HTTP_EVENT)
+    context = event.get("requestContext")
+    if context is None:
+        context = {}
+    elif not isinstance(context, dict):
+        raise InvalidInputError(_NOT_AN_HTTP_EVENT)
     source = event_source(event)
-    if event.get("version") == "2.0":
-        http = context.get("http")
-        method = http.get("method") if isinstance(http, dict) else None
-    else:
+    http = context.get("http")
+    if event.get("version") == "2.0" and isinstance(http, dict):
+        method = http.get("method")
+    elif "httpMethod" in event or context:
         method = event.get("httpMethod")
+    else:
+        method = "POST" if event.get("body") else "GET"
     request_id = context.get("requestId")
-    if source != API_GATEWAY and not request_id:
+    if not request_id and (source != API_GATEWAY or not context):
         request_id = fallback_request_id
     parameters = event.get("pathParameters") or {}
     body = event.get("body")
@@ -176,16 +169,17 @@ def parse_event(
         and isinstance(request_id, str)
         and isinstance(parameters, dict)
         and all(isinstance(v, str) for v in parameters.values())
-        and isinstance(body, str | None)
     ):
-        raise not_an_http_event
+        raise InvalidInputError(_NOT_AN_HTTP_EVENT)
     method = method.upper()
     route, parameters = _route(event, method, list(routes), parameters)
-    if body is not None and event.get("isBase64Encoded"):
+    if isinstance(body, str) and event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise HttpError(400, "invalid_request", "the body is not valid base64 UTF-8") from None
+            raise InvalidInputError("the body is not valid base64 UTF-8") from None
+    elif body is not None and not isinstance(body, str):
+        body = _json_text(body)
     return Request(
         method=method,
         path_parameters=parameters,
@@ -194,6 +188,21 @@ def parse_event(
         route=route,
         source=source,
     )
+
+
+_NOT_AN_HTTP_EVENT = (
+    "not an HTTP event from API Gateway, a function URL or a load balancer: a direct "
+    "invoke needs httpMethod and path (or pathParameters), and a body that is a JSON "
+    "object or a string"
+)
+
+
+def _json_text(body: Any) -> str:
+    """A body an event gives as JSON (a direct invoke's object), as its JSON text."""
+    try:
+        return json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        raise InvalidInputError("the body is neither a string nor JSON") from None
 
 
 def _route(
@@ -206,21 +215,33 @@ def _route(
     if named in {r.path for r in routes}:
         # API Gateway matched one of our routes and filled its parameters in.
         candidates = [r for r in routes if r.path == named]
-    else:
-        path = _routing_path(event, parameters)
+    elif (called := _routing_path(event, parameters)) is not None:
+        path, decode = called
         candidates, parameters = [], {}
         for route in routes:
-            found = route.match(path)
+            found = route.match(path, decode)
             if found is not None:
                 candidates.append(route)
                 parameters = found
         if not candidates:
-            raise HttpError(404, "not_found", "no such route")
+            raise NotFoundError("no such route")
+    else:
+        # A direct invoke that names no path: the routes its path parameters fill in.
+        # Naming neither is not taken as "/" (as the SDK does): an event that is no HTTP
+        # request at all (an SQS batch, {}) deserves a 400 that says what to send.
+        candidates = [
+            r
+            for r in routes
+            if parameters and set(_route_pattern(r.path).groupindex) == set(parameters)
+        ]
+        if len({r.path for r in candidates}) != 1:
+            raise InvalidInputError(
+                "the event names no path: send path (such as "
+                f"{' or '.join(sorted({r.path for r in routes}))}) with its parameters filled in"
+            )
     allowed = sorted({r.method for r in candidates})
     if method not in allowed:
-        raise HttpError(
-            405, "method_not_allowed", f"use {' or '.join(allowed)}", {"Allow": ", ".join(allowed)}
-        )
+        raise MethodNotAllowedError(f"use {' or '.join(allowed)}", {"Allow": ", ".join(allowed)})
     return candidates[0].path, parameters
 
 
@@ -236,21 +257,33 @@ def _named_route(event: dict[str, Any]) -> str | None:
     return resource if isinstance(resource, str) else None
 
 
-def _routing_path(event: dict[str, Any], parameters: dict[str, str]) -> str:
-    """The path to match our routes against, as the SDK's ServerlessAdapter reads it: a
-    `{proxy+}` route's proxy parameter, else rawPath (an HTTP API stage other than
-    $default taken off), else path."""
+def _routing_path(event: dict[str, Any], parameters: dict[str, str]) -> tuple[str, bool] | None:
+    """(the path to match our routes against, whether it is still percent-encoded), as the
+    SDK's ServerlessAdapter reads it: a `{proxy+}` route's proxy parameter (API Gateway
+    has decoded it: decoding it again would turn `x%41` into `xA`), else rawPath (an HTTP
+    API stage other than $default taken off), else path. Without a trailing slash, which
+    the SDK strips too. None when the event names no path (a direct invoke)."""
     if "proxy" in parameters:
-        return "/" + parameters["proxy"].lstrip("/")
+        return _without_slashes(parameters["proxy"]), False
     raw_path = event.get("rawPath")
     if isinstance(raw_path, str) and raw_path:
-        stage = event["requestContext"].get("stage")
-        staged = isinstance(stage, str) and stage and stage != "$default"
-        if staged and (raw_path == f"/{stage}" or raw_path.startswith(f"/{stage}/")):
+        context = event.get("requestContext") or {}
+        stage = context.get("stage")
+        if (
+            isinstance(stage, str)
+            and stage not in ("", "$default")
+            and (raw_path == f"/{stage}" or raw_path.startswith(f"/{stage}/"))
+        ):
             raw_path = raw_path[len(stage) + 1 :] or "/"
-        return raw_path
+        return _without_slashes(raw_path), True
     path = event.get("path")
-    return path if isinstance(path, str) else ""
+    if isinstance(path, str) and path:
+        return _without_slashes(path), True
+    return None
+
+
+def _without_slashes(path: str) -> str:
+    return "/" + path.strip("/")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -290,52 +323,58 @@ def endpoint(
     operation: str, routes: Iterable[tuple[str, str]]
 ) -> Callable[[Callable[[Request], tuple[int, Any]]], telemetry.Handler]:
     """Turn `fn(request) -> (status, body)` into an instrumented Lambda handler for
-    `routes` [(method, path), ...] (template.yaml's, which a test holds them to) that maps
-    every failure to the error envelope and never lets a stack trace, the event or a
-    secret reach the caller or the log."""
+    `routes` [(method, path), ...] (template.yaml's, which a test holds them to)."""
     declared = tuple(Route(method.upper(), path) for method, path in routes)
 
     def decorate(fn: Callable[[Request], tuple[int, Any]]) -> telemetry.Handler:
         @functools.wraps(fn)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            telemetry.count(operation)
-            request_id = ""
-            # AWS calls from here on fit in the function's remaining time (deadline.py).
-            invocation = deadline.begin(context)
-            try:
-                request = parse_event(event, declared, getattr(context, "aws_request_id", "") or "")
-                request_id = request.request_id
-                status, body = fn(request)
-                return json_response(status, body)
-            except HttpError as error:
-                return error_response(error.status, error.code, error.message, error.headers)
-            except InvalidInputError as error:
-                return error_response(400, "invalid_request", str(error))
-            except TooLargeError as error:
-                return error_response(413, "payload_too_large", str(error))
-            except UnavailableError as error:
-                telemetry.count("Unavailable")
-                telemetry.logger.warning("AWS unavailable", extra={"reason": str(error)})
-                return error_response(
-                    503,
-                    "service_unavailable",
-                    "the backing store is busy or unreachable; retry",
-                    {"Retry-After": str(error.retry_after_secs)},
-                )
-            except Exception as error:
-                return _internal_error(error, request_id, operation)
-            finally:
-                deadline.end(invocation)
+            return invoke(fn, declared, operation, event, context)
 
-        @functools.wraps(handler)
-        def shaped(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            return shape_response(handler(event, context), event_source(event))
-
-        instrumented = telemetry.instrument(shaped)
+        instrumented = telemetry.instrument(handler)
         instrumented.routes = declared  # type: ignore[attr-defined]
         return instrumented
 
     return decorate
+
+
+def invoke(
+    fn: Callable[[Request], tuple[int, Any]],
+    routes: tuple[Route, ...],
+    operation: str,
+    event: dict[str, Any],
+    context: Any,
+) -> dict[str, Any]:
+    """One invocation: the event parsed and routed, `fn` called, every failure mapped to
+    the error envelope (never a stack trace, the event or a secret to the caller or the
+    log), the response shaped for the event's source."""
+    telemetry.count(operation)
+    request_id = ""
+    # AWS calls from here on fit in the function's remaining time (deadline.py).
+    invocation = deadline.begin(context)
+    try:
+        request = parse_event(event, routes, getattr(context, "aws_request_id", "") or "")
+        request_id = request.request_id
+        status, body = fn(request)
+        response = json_response(status, body)
+    except SessionManagerError as error:
+        response = _error_response(error, request_id, operation)
+    except Exception as error:
+        response = _internal_error(error, request_id, operation)
+    finally:
+        deadline.end(invocation)
+    return shape_response(response, event_source(event))
+
+
+def _error_response(error: SessionManagerError, request_id: str, operation: str) -> dict[str, Any]:
+    if isinstance(error, UnavailableError):
+        telemetry.count("Unavailable")
+        telemetry.logger.warning("AWS unavailable", extra={"reason": str(error)})
+        message = "the backing store is busy or unreachable; retry"
+        return error_response(error.status, error.code, message, error.headers)
+    if error.status >= 500:  # the deployment's fault: ConfigurationError
+        return _internal_error(error, request_id, operation)
+    return error_response(error.status, error.code, str(error), error.headers)
 
 
 def _internal_error(error: Exception, request_id: str, operation: str) -> dict[str, Any]:

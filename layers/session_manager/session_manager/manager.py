@@ -37,6 +37,9 @@ _session_id_shape = SESSION_ID.fullmatch
 # The SDK's debug_token answer when debug mode is off (signalwire 3.7, signalwire_agents 1.1).
 DEBUG_MODE_OFF = {"error": "debug mode not enabled"}
 MALFORMED_MESSAGE = "the token is not in the SignalWire SDK's format"
+# cleanup()'s bounds by default: a run fits well inside a Lambda invocation.
+CLEANUP_MAX_PAGES = 10
+CLEANUP_TIME_BUDGET_SECS = 10.0
 
 
 def _env_int(name: str, default: int) -> int:
@@ -344,26 +347,47 @@ class SessionManager:
 
     # -- metadata -----------------------------------------------------------------------
 
-    def get_session_metadata(self, session_id: str) -> dict[str, Any]:
-        return self.store.get(session_id)
+    # The SDK names the session `call_id` and the pair `key`, `value`; ours were
+    # `session_id` and `metadata`. Both spellings are accepted, so code written for either
+    # keeps working (tests/integrations/test_sdk_parity.py calls each SDK method by keyword).
+
+    def get_session_metadata(
+        self, call_id: str | None = None, *, session_id: str | None = None
+    ) -> dict[str, Any]:
+        """The session's metadata, {} when none."""
+        return self.store.get(_one_session(call_id, session_id))
 
     def set_session_metadata(
-        self, session_id: str, metadata: Mapping[str, Any] | str, value: Any = _UNSET
+        self,
+        call_id: str | None = None,
+        key: Mapping[str, Any] | str | None = None,
+        value: Any = _UNSET,
+        *,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Merge `metadata` into the session and return the result; a None value removes
-        its key. The SDK's form `(session_id, key, value)` also works and returns True.
+        """Merge `metadata` (or the mapping given as `key`) into the session and return
+        the result; a None value removes its key. The SDK's form `(call_id, key, value)`
+        also works and returns True.
 
         A None value removes its key in both forms (the TypeScript SDK stores a null in the
         second): one rule for both forms and for the HTTP API's PATCH, and `.get(key)`
         reads None either way."""
+        call_id = _one_session(call_id, session_id)
+        if metadata is not None:
+            if key is not None or value is not _UNSET:
+                raise TypeError("pass metadata=, or key and value, not both")
+            key = metadata
         if value is not _UNSET:
-            if not isinstance(metadata, str):
+            if not isinstance(key, str):
                 raise InvalidInputError("with a value, the second argument is the key")
-            self.store.merge(session_id, {metadata: value})
+            self.store.merge(call_id, {key: value})
             return True
-        if isinstance(metadata, str):  # a key without its value
+        if key is None:
+            raise TypeError("set_session_metadata() needs metadata, or a key and its value")
+        if isinstance(key, str):  # a key without its value
             raise InvalidInputError("metadata must be a JSON object")
-        return self.store.merge(session_id, metadata)
+        return self.store.merge(call_id, key)
 
     def replace_session_metadata(
         self, session_id: str, metadata: Mapping[str, Any]
@@ -373,16 +397,47 @@ class SessionManager:
     def delete_session_metadata(self, session_id: str) -> bool:
         return self.store.delete(session_id)
 
-    def cleanup(self, max_age_secs: int | None = None) -> int:
+    def cleanup(
+        self,
+        max_age_secs: int | None = None,
+        *,
+        max_pages: int | None = CLEANUP_MAX_PAGES,
+        time_budget_secs: float | None = CLEANUP_TIME_BUDGET_SECS,
+    ) -> int:
         """Remove expired sessions and those not written for `max_age_secs` (by default
         the token lifetime, as the TypeScript SDK does); how many were removed.
 
         Like the TypeScript SDK, a session last written exactly `max_age_secs` ago goes,
         so `cleanup(0)` removes every session, those written this second included.
+
+        Not in the Python SDK, whose manager stores nothing. It Scans the table (IAM:
+        `dynamodb:Scan` and `dynamodb:DeleteItem` on it), so it is bounded: at most
+        `max_pages` Scan pages (each reads up to 1 MB: about 128 read units, consistent)
+        and no new call after `time_budget_secs`; None lifts a bound. What is left waits
+        for the next call. DynamoDB's TTL removes expired items anyway, at no cost:
+        cleanup only makes them go sooner, or removes sessions idle for `max_age_secs`.
         """
         max_age = self.token_expiry_secs if max_age_secs is None else max_age_secs
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
             raise InvalidInputError("max_age_secs must be a whole number of seconds, 0 or more")
+        if max_pages is not None and (isinstance(max_pages, bool) or max_pages < 1):
+            raise InvalidInputError("max_pages must be 1 or more, or None")
+        if time_budget_secs is not None and not time_budget_secs > 0:
+            raise InvalidInputError("time_budget_secs must be positive, or None")
+        out_of_time = None
+        if time_budget_secs is not None:
+            stop_at = time.monotonic() + time_budget_secs
+
+            def out_of_time() -> bool:
+                return time.monotonic() >= stop_at
+
         # The store removes what was written before now - age (whole seconds): one
         # second less of age makes that "at or before now - max_age".
-        return self.store.cleanup(max_age - 1)
+        return self.store.cleanup(max_age - 1, max_pages=max_pages, out_of_time=out_of_time)
+
+
+def _one_session(call_id: str | None, session_id: str | None) -> str:
+    """The session a metadata call names, as the SDK's `call_id` or our `session_id`."""
+    if (call_id is None) == (session_id is None):
+        raise TypeError("name the session once: call_id (the SDK's name) or session_id")
+    return call_id if call_id is not None else session_id  # type: ignore[return-value]

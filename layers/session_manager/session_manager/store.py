@@ -229,8 +229,17 @@ class MetadataStore:
             )
         return self._is_live(response.get("Attributes"), now)
 
-    def cleanup(self, max_age_secs: int | None = None) -> int:
+    def cleanup(
+        self,
+        max_age_secs: int | None = None,
+        *,
+        max_pages: int | None = None,
+        out_of_time: Callable[[], bool] | None = None,
+    ) -> int:
         """Delete sessions that expired, or were not written for `max_age_secs`; how many.
+
+        Bounded when asked: at most `max_pages` Scan pages, and no call started once
+        `out_of_time()`; what is left waits for the next call (or the table's TTL).
 
         Each delete is conditional on the item still being stale, so a session written
         between the scan and the delete survives (BatchWriteItem cannot carry a condition).
@@ -255,11 +264,16 @@ class MetadataStore:
             "ExpressionAttributeValues": stale["ExpressionAttributeValues"],
             "ConsistentRead": True,
         }
-        deleted = 0
+        deleted = pages = 0
+        spent = out_of_time or (lambda: False)
         while True:
             with self._dynamodb() as db:
                 page = db.scan(**scan)
+            pages += 1
             for item in page.get("Items", []):
+                if spent():
+                    logger.info("cleanup: time budget spent; the rest waits for the next run")
+                    return deleted
                 if not SESSION_ID.fullmatch(item[PARTITION_KEY].get("S", "")):
                     continue
                 key = {PARTITION_KEY: item[PARTITION_KEY]}
@@ -271,6 +285,9 @@ class MetadataStore:
                     if error_code(error) != "ConditionalCheckFailedException":
                         raise
             if "LastEvaluatedKey" not in page:
+                return deleted
+            if (max_pages is not None and pages >= max_pages) or spent():
+                logger.info("cleanup: page or time budget spent; the rest waits for the next run")
                 return deleted
             scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
