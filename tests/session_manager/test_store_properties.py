@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from session_manager import InvalidInputError, TooLargeError
-from session_manager.store import MAX_NESTING
+from session_manager.codec import MAX_NESTING
 
 # The store fixture is function-scoped but holds no per-example state (fresh session ids).
 SETTINGS = settings(
