@@ -588,7 +588,7 @@ def test_the_limit_counts_utf8_bytes_not_characters(store, ddb_calls):
 
 
 def test_dynamodbs_own_size_error_is_too_large_and_writes_nothing(store, ddb_calls):
-    # Each half fits on its own, so only DynamoDB can see that together they do not.
+    # Each half fits on its own; together they do not, whichever of us or DynamoDB sees it.
     store.merge(SESSION, {"first": "a" * 250_000})
     with pytest.raises(TooLargeError):
         store.merge(SESSION, {"second": "b" * 200_000})
@@ -830,3 +830,29 @@ def test_a_missing_table_is_an_error_not_an_empty_session(aws, clock):
     with pytest.raises(ClientError) as raised:
         absent.get(SESSION)
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_merge_that_finds_no_room_costs_one_put_more_and_no_read(store, ddb_calls):
+    store.merge(SESSION, {"blob": filler_for(SESSION, "blob")})
+    ddb_calls.clear()
+    assert store.merge(SESSION, {"blob": "small"}) == {"blob": "small"}
+    assert ddb_calls == {"UpdateItem": 1, "PutItem": 1}
+    ddb_calls.clear()
+    store.merge(SESSION, {"next": 1})  # the put left an exact size: room again
+    assert ddb_calls == {"UpdateItem": 1}
+
+
+def test_a_session_written_without_a_size_is_merged_and_counted(store, dynamodb, table, clock):
+    # As an item written before the size attribute existed.
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            PARTITION_KEY: {"S": SESSION},
+            TTL_ATTRIBUTE: {"N": str(int(clock()) + TTL)},
+            "v": {"S": "old"},
+            "m.first": {"S": '"' + "a" * 390_000 + '"'},
+        },
+    )
+    with pytest.raises(TooLargeError):
+        store.merge(SESSION, {"second": "b" * 12_000})
+    assert store.merge(SESSION, {"second": 2}) == {"first": "a" * 390_000, "second": 2}
