@@ -8,8 +8,8 @@ import json
 import pytest
 from lambda_harness import assert_error
 
+from session_manager.codec import MAX_ITEM_BYTES, MAX_KEY_CHARS
 from session_manager.http import MAX_BODY_BYTES
-from session_manager.store import MAX_ITEM_BYTES, MAX_KEY_CHARS
 
 
 def stored(get_metadata, session_id: str = "call-1") -> dict:

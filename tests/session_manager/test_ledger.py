@@ -4,11 +4,15 @@ a call ends, single-use tokens, and what each costs in AWS calls per validation.
 from __future__ import annotations
 
 import base64
+import json
 import threading
+from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
-from session_manager import ConfigurationError, SessionManager, ledger, tokens
+from session_manager import ConfigurationError, SessionManager, aws, ledger, tokens
 from session_manager.ledger import CLOCK_SKEW_SECS, TokenLedger
 from session_manager.validation import check_session_id
 
@@ -24,20 +28,9 @@ def token_ledger(table, ddb_client, clock) -> TokenLedger:
 
 
 def test_a_revoked_call_is_seen_and_others_are_not(token_ledger):
-    token_ledger.revoke("call-1", 900)
+    token_ledger.revoke("call-1")
     assert token_ledger.is_revoked("call-1")
     assert not token_ledger.is_revoked("call-2")
-
-
-def test_the_revocation_marker_expires_once_no_token_of_the_call_can_be_live(
-    token_ledger, raw_item, clock
-):
-    token_ledger.revoke("call-1", 900)
-    item = raw_item(ledger.revoked_key("call-1"))
-    assert int(item["expires_at"]["N"]) == int(clock()) + 900 + CLOCK_SKEW_SECS
-    clock.advance(900 + CLOCK_SKEW_SECS)
-    # Past its TTL, whether or not DynamoDB has deleted it yet.
-    assert not token_ledger.is_revoked("call-1")
 
 
 def test_marker_keys_can_never_be_session_ids():
@@ -57,7 +50,7 @@ def test_a_token_use_is_recorded_once_with_its_expiry_as_ttl(token_ledger, raw_i
 
 def test_markers_leave_the_sessions_metadata_alone(manager, token_ledger):
     manager.set_session_metadata("call-1", {"step": 1})
-    token_ledger.revoke("call-1", 900)
+    token_ledger.revoke("call-1")
     token_ledger.record_use("call-1", "ab" * 8, 2_000_000_000)
     assert manager.get_session_metadata("call-1") == {"step": 1}
 
@@ -247,3 +240,84 @@ def test_ending_a_session_writes_the_marker_then_deletes_with_the_managers_clien
     manager = make_manager(dynamodb_client=ddb_client, token_revocation=True)
     manager.end_session("call-1")
     assert ddb_calls == {"PutItem": 1, "DeleteItem": 1}
+
+
+# -- revocation covers every lifetime a token may have been minted with ----------------------
+
+
+@pytest.mark.parametrize("lifetime", [900, 3600, 36000, tokens.MAX_LIFETIME_SECS])
+def test_a_revoked_calls_token_stays_refused_until_it_expires_whatever_its_lifetime(
+    make_manager, clock, lifetime
+):
+    # The agent mints with its own lifetime (install keeps the SDK's 3600 s), the API
+    # validates and ends the call with another (900 s).
+    minter = make_manager(token_expiry_secs=lifetime)
+    api = make_manager(token_revocation=True, token_expiry_secs=900)
+    token = minter.generate_token(FUNCTION, "call-1")
+    api.end_session("call-1")
+    for elapsed in (0, min(900 + CLOCK_SKEW_SECS + 50, lifetime), lifetime):  # end + 1250 s
+        clock.now = tokens.parse(token).expiry - lifetime + elapsed
+        assert api.check_token("call-1", FUNCTION, token) == tokens.Refusal.REVOKED
+    clock.advance(1)
+    assert api.check_token("call-1", FUNCTION, token) == tokens.Refusal.EXPIRED
+
+
+def test_the_marker_records_the_end_and_lives_the_longest_lifetime_plus_skew(
+    token_ledger, raw_item, clock
+):
+    token_ledger.revoke("call-1")
+    item = raw_item(ledger.revoked_key("call-1"))
+    assert int(item["ended_at"]["N"]) == int(clock())
+    bound = tokens.MAX_LIFETIME_SECS + CLOCK_SKEW_SECS
+    assert int(item["expires_at"]["N"]) == int(clock()) + bound
+    clock.advance(bound - 1)
+    assert token_ledger.is_revoked("call-1")
+    clock.advance(1)
+    assert not token_ledger.is_revoked("call-1")
+
+
+def test_an_ended_call_stays_ended_for_tokens_minted_after_the_end(make_manager, clock):
+    manager = make_manager(token_revocation=True)
+    manager.end_session("call-1")
+    clock.advance(3600)
+    late = manager.generate_token(FUNCTION, "call-1")
+    assert manager.check_token("call-1", FUNCTION, late) == tokens.Refusal.REVOKED
+
+
+# -- single use: a retried write recognises itself ----------------------------------------------
+
+
+class LoseAnswers:
+    """The next `times` PutItems land (sent through a second client), then their answers
+    are lost: botocore sees a read timeout, which the client's retries retry."""
+
+    def __init__(self, client: Any, times: int = 1) -> None:
+        self.times = times
+        self.lost = 0
+        self._courier = boto3.client("dynamodb")
+        client.meta.events.register("before-send.dynamodb.PutItem", self._land_then_lose)
+
+    def _land_then_lose(self, request: Any, **_: Any) -> None:
+        if self.lost >= self.times:
+            return
+        self.lost += 1
+        self._courier.put_item(**json.loads(request.body))
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def test_a_single_use_token_whose_first_answer_was_lost_still_validates_once(make_manager):
+    client = aws.client("dynamodb")
+    lose = LoseAnswers(client)
+    manager = make_manager(single_use_tokens=True, dynamodb_client=client)
+    token = manager.generate_token(FUNCTION, "call-1")
+    assert manager.check_token("call-1", FUNCTION, token) is None
+    assert lose.lost == 1
+    assert manager.check_token("call-1", FUNCTION, token) == tokens.Refusal.REPLAYED
+
+
+def test_record_use_after_a_lost_answer_is_true_once_and_replays_are_false(table, clock):
+    client = aws.client("dynamodb")
+    LoseAnswers(client, times=1)
+    token_ledger = TokenLedger(table, lambda: client, clock=clock)
+    assert token_ledger.record_use("call-1", "ab" * 8, 2_000_000_000) is True
+    assert token_ledger.record_use("call-1", "ab" * 8, 2_000_000_000) is False

@@ -20,7 +20,7 @@ from session_manager import (
     UnavailableError,
     aws,
 )
-from session_manager.store import MAX_ITEM_BYTES
+from session_manager.codec import MAX_ITEM_BYTES
 
 FUNCTION = "lookup_order"
 SETTINGS = ("TOKEN_EXPIRY_SECS", "SESSION_TTL_SECS", "SECRET_CACHE_SECS")

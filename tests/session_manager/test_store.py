@@ -22,15 +22,12 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from session_manager import InvalidInputError, TooLargeError, UnavailableError
+from session_manager.codec import MAX_ITEM_BYTES, MAX_KEY_CHARS, MAX_NESTING, encode_value
 from session_manager.store import (
-    MAX_ITEM_BYTES,
-    MAX_KEY_CHARS,
-    MAX_NESTING,
     MAX_UPDATE_KEYS,
     PARTITION_KEY,
     TTL_ATTRIBUTE,
     MetadataStore,
-    encode_value,
     item_bytes,
 )
 
@@ -402,7 +399,7 @@ def test_the_biggest_update_item_is_inside_dynamodbs_expression_limits(store, cl
     half = MAX_UPDATE_KEYS // 2
     to_set = {"k" * MAX_KEY_CHARS + str(i): "1" for i in range(MAX_UPDATE_KEYS - half)}
     to_remove = ["r" * MAX_KEY_CHARS + str(i) for i in range(half)]
-    request = store._merge_request(SESSION, to_set, to_remove, int(clock()))
+    request = store._merge_request(SESSION, to_set, to_remove, int(clock()), room=0)
     for name in ("UpdateExpression", "ConditionExpression"):
         assert len(request[name].encode()) <= 4096
     assert request["UpdateExpression"].count("=") <= 300
@@ -591,12 +588,49 @@ def test_the_limit_counts_utf8_bytes_not_characters(store, ddb_calls):
 
 
 def test_dynamodbs_own_size_error_is_too_large_and_writes_nothing(store, ddb_calls):
-    # Each half fits on its own, so only DynamoDB can see that together they do not.
+    # Each half fits on its own; together they do not, whichever of us or DynamoDB sees it.
     store.merge(SESSION, {"first": "a" * 250_000})
     with pytest.raises(TooLargeError):
         store.merge(SESSION, {"second": "b" * 200_000})
     assert ddb_calls["UpdateItem"] == 2
     assert store.get(SESSION) == {"first": "a" * 250_000}
+
+
+def test_successive_merges_cannot_grow_a_session_past_the_limit(store, raw_item):
+    # Each merge fits on its own and the two together fit DynamoDB's 409,600 bytes (and
+    # moto's 405,000), but not our 400,000: what GET returns must stay a PUT we accept.
+    store.merge(SESSION, {"first": "a" * 390_000})
+    with pytest.raises(TooLargeError):
+        store.merge(SESSION, {"second": "b" * 12_000})
+    stored = store.get(SESSION)
+    assert stored == {"first": "a" * 390_000}
+    assert store.replace(SESSION, stored) == stored
+
+
+def test_merges_fill_a_session_exactly_to_the_limit_and_a_put_of_it_is_accepted(store):
+    store.merge(SESSION, {"first": "a" * 200_000})
+    base = item_bytes(SESSION, {"first": encode_value("first", "a" * 200_000)})
+    last = "b" * (MAX_ITEM_BYTES - base - item_bytes_of_entry("second", ""))
+    store.merge(SESSION, {"second": last})
+    stored = store.get(SESSION)
+    assert item_bytes(SESSION, {k: encode_value(k, v) for k, v in stored.items()}) == (
+        MAX_ITEM_BYTES
+    )
+    assert store.replace(SESSION, stored) == stored
+    with pytest.raises(TooLargeError):
+        store.merge(SESSION, {"x": 1})
+
+
+def test_overwriting_a_key_near_the_limit_is_accepted_again_and_again(store, ddb_calls):
+    value = filler_for(SESSION, "blob")
+    for letter in "abcd":
+        assert store.merge(SESSION, {"blob": letter * len(value)}) == {"blob": letter * len(value)}
+    assert store.get(SESSION) == {"blob": "d" * len(value)}
+
+
+def item_bytes_of_entry(key: str, value: Any) -> int:
+    """What one more key adds to an item's size."""
+    return item_bytes(SESSION, {key: encode_value(key, value)}) - item_bytes(SESSION, {})
 
 
 def test_rewrite_path_checks_the_merged_size_before_writing(store, ddb_calls):
@@ -796,3 +830,29 @@ def test_a_missing_table_is_an_error_not_an_empty_session(aws, clock):
     with pytest.raises(ClientError) as raised:
         absent.get(SESSION)
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_merge_that_finds_no_room_costs_one_put_more_and_no_read(store, ddb_calls):
+    store.merge(SESSION, {"blob": filler_for(SESSION, "blob")})
+    ddb_calls.clear()
+    assert store.merge(SESSION, {"blob": "small"}) == {"blob": "small"}
+    assert ddb_calls == {"UpdateItem": 1, "PutItem": 1}
+    ddb_calls.clear()
+    store.merge(SESSION, {"next": 1})  # the put left an exact size: room again
+    assert ddb_calls == {"UpdateItem": 1}
+
+
+def test_a_session_written_without_a_size_is_merged_and_counted(store, dynamodb, table, clock):
+    # As an item written before the size attribute existed.
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            PARTITION_KEY: {"S": SESSION},
+            TTL_ATTRIBUTE: {"N": str(int(clock()) + TTL)},
+            "v": {"S": "old"},
+            "m.first": {"S": '"' + "a" * 390_000 + '"'},
+        },
+    )
+    with pytest.raises(TooLargeError):
+        store.merge(SESSION, {"second": "b" * 12_000})
+    assert store.merge(SESSION, {"second": 2}) == {"first": "a" * 390_000, "second": 2}

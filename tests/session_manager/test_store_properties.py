@@ -3,6 +3,8 @@
 - Any JSON object the store accepts comes back exactly: same keys, same types (1 stays 1,
   1.0 stays 1.0, True stays True), same nesting, through replace and through merge.
 - Anything refused leaves what was stored unchanged.
+- Any sequence of merges: each is accepted exactly when its result fits MAX_ITEM_BYTES (no
+  sequence grows a session past it), and a PUT of what GET returns is always accepted.
 
 Each example writes to a session id of its own, so examples share the table but no state.
 Example counts are bounded to keep the suite fast.
@@ -19,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from session_manager import InvalidInputError, TooLargeError
-from session_manager.store import MAX_NESTING
+from session_manager.codec import MAX_ITEM_BYTES, MAX_NESTING, encode_value
+from session_manager.store import item_bytes
 
 # The store fixture is function-scoped but holds no per-example state (fresh session ids).
 SETTINGS = settings(
@@ -119,3 +122,35 @@ def test_the_deepest_accepted_values_read_back(store, depth):
     session = fresh_session()
     assert store.replace(session, {"v": deep(depth)}) == {"v": deep(depth)}
     assert store.get(session) == {"v": deep(depth)}
+
+
+# Merges of big values over a few keys: sequences that cross the limit, overwrite and
+# remove. A value is "x" * n: sizes that sum to just past 400,000 (390,000 + 12,000 is under
+# what DynamoDB and moto store, over what we accept) and any size up to 200,000.
+sizes = st.sampled_from([0, 12_000, 195_000, 390_000]) | st.integers(0, 200_000)
+big_changes = st.dictionaries(
+    st.sampled_from(["a", "b", "c", "d"]),
+    st.none() | sizes.map(lambda n: "x" * n),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(SETTINGS, max_examples=25)
+@given(steps=st.lists(big_changes, min_size=1, max_size=6))
+def test_a_merge_is_accepted_exactly_when_the_result_fits_and_get_is_always_a_valid_put(
+    store, steps
+):
+    session = fresh_session()
+    model: dict[str, Any] = {}
+    for changes in steps:
+        after = {k: v for k, v in {**model, **changes}.items() if v is not None}
+        encoded = {k: encode_value(k, v) for k, v in after.items()}
+        if item_bytes(session, encoded) <= MAX_ITEM_BYTES:
+            assert store.merge(session, changes) == after
+            model = after
+        else:
+            with pytest.raises(TooLargeError):
+                store.merge(session, changes)
+        assert store.get(session) == model
+    assert store.replace(session, store.get(session)) == model

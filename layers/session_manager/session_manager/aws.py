@@ -159,6 +159,18 @@ def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
+def failed_condition(error: ClientError) -> bool:
+    """True when a conditional write was refused because its condition did not hold."""
+    return error_code(error) == "ConditionalCheckFailedException"
+
+
+def item_at_failed_condition(error: ClientError) -> dict[str, Any] | None:
+    """The item a refused conditional write found, when it asked for it with
+    ReturnValuesOnConditionCheckFailure=ALL_OLD; None when there was none."""
+    item = error.response.get("Item")
+    return item if isinstance(item, dict) else None
+
+
 @contextmanager
 def unavailable_on_outage() -> Iterator[None]:
     """Around AWS calls: throttling, AWS's own 5xx and unreachable endpoints (after the

@@ -241,7 +241,7 @@ class SessionManager:
         delete fail, a retry finds the tokens already refused."""
         check_session_id(call_id)
         if self.token_revocation:
-            self.ledger.revoke(call_id, self.token_expiry_secs)
+            self.ledger.revoke(call_id)
         if self._table_name:
             self.store.delete(call_id)
         return True

@@ -5,11 +5,18 @@ Schema, and why:
   `updated_at` (N): the last write, for `cleanup(max_age_secs)`. `v` (S): a random version,
   new on every write, for the rare read-modify-write path (compare-and-set without ABA).
 - Each metadata key is its own top-level attribute `m.<key>`, holding the value as a JSON
-  string. One attribute per key lets a merge be a single UpdateItem that creates the item
-  when it is missing (a nested map can't be: `SET m.k` fails while `m` is absent, and
-  `SET m = if_not_exists(m, :e), m.k = :v` overlaps paths), lets two writers merge different
-  keys at once without losing either, and the JSON string keeps ints, floats, lists and
-  nulls exactly as the caller sent them (DynamoDB numbers would turn them into Decimal).
+  string (codec.py). One attribute per key lets a merge be a single UpdateItem that creates
+  the item when it is missing (a nested map can't be: `SET m.k` fails while `m` is absent,
+  and `SET m = if_not_exists(m, :e), m.k = :v` overlaps paths), lets two writers merge
+  different keys at once without losing either, and the JSON string keeps ints, floats,
+  lists and nulls exactly as the caller sent them (DynamoDB numbers would be Decimal).
+- `s` (N): never less than the metadata's bytes (codec.metadata_bytes). A merge's
+  UpdateItem adds what it sets and is conditional on `s` leaving room for it, so no
+  sequence of writes passes MAX_ITEM_BYTES. An UpdateItem can't see what the keys it
+  overwrites or removes weighed, so `s` only grows there; when the condition fails, the
+  refusal carries the item (ReturnValuesOnConditionCheckFailure), the exact size is counted
+  from it, and the merge is put back whole on an unchanged version with an exact `s`.
+  Common merges stay one UpdateItem; one that finds `s` too high costs one PutItem more.
 - DynamoDB deletes expired items lazily, sometimes days late, so an item past `expires_at`
   counts as absent on every read, and a write never merges into one.
 - Whatever a write accepts, a read returns: values are checked (JSON, nesting, size) before
@@ -19,19 +26,25 @@ Schema, and why:
 
 from __future__ import annotations
 
-import json
-import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from botocore.exceptions import ClientError
 
-from .aws import error_code, unavailable_on_outage
-from .errors import InvalidInputError, TooLargeError, UnavailableError
+from .aws import error_code, failed_condition, item_at_failed_condition, unavailable_on_outage
+from .codec import (
+    KEY_PREFIX,
+    MAX_ITEM_BYTES,
+    check_metadata_bytes,
+    decode_values,
+    metadata_bytes,
+    split_changes,
+)
+from .errors import TooLargeError, UnavailableError
 from .validation import SESSION_ID, check_session_id
 
 if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
@@ -42,23 +55,12 @@ if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
         UpdateItemInputTypeDef,
     )
 
-logger = logging.getLogger(__name__)
-
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
 UPDATED_ATTRIBUTE = "updated_at"
 VERSION_ATTRIBUTE = "v"
-KEY_PREFIX = "m."
+SIZE_ATTRIBUTE = "s"
 
-# DynamoDB's item limit is 400 KB, attribute names included. 400,000 bytes stays under both
-# AWS (409,600) and moto (405,000), so what we accept is what every backend stores.
-MAX_ITEM_BYTES = 400_000
-MAX_KEY_CHARS = 1024
-# DynamoDB's limit for nested attributes. A value's depth counts its containers (objects and
-# lists), the value itself included: 1 and "x" are depth 0, [] and {"a": 1} depth 1,
-# {"a": [1]} depth 2. That is the depth DynamoDB would see were each key stored as a native
-# top-level attribute; deeper values are refused before anything is written.
-MAX_NESTING = 32
 # Keys set or removed by one UpdateItem. DynamoDB allows 4 KB of expression and 300
 # operators per UpdateExpression (each `=` one; ours spend about 14 bytes and one `=` a key),
 # and moto's expression parser recurses about 6 frames a key (it failed from 154 keys at the
@@ -74,6 +76,8 @@ _ITEM_OVERHEAD = (
     + _NUMBER_BYTES
     + len(VERSION_ATTRIBUTE)
     + 32
+    + len(SIZE_ATTRIBUTE)
+    + _NUMBER_BYTES
 )
 # Retries of a conditional write that lost a race, with "full jitter" exponential backoff:
 # a random sleep up to min(cap, base * 2**attempt): at most 3.1 s in all, 1.6 s on average.
@@ -81,76 +85,22 @@ _REWRITE_ATTEMPTS = 10
 _BACKOFF_BASE_SECS = 0.02
 _BACKOFF_CAP_SECS = 0.5
 
-_NAMES = {"#e": TTL_ATTRIBUTE, "#u": UPDATED_ATTRIBUTE, "#v": VERSION_ATTRIBUTE}
-
-
-def check_nesting(key: str, value: Any) -> None:
-    """Refuse a value nested deeper than MAX_NESTING (see there for how depth counts).
-
-    Iterative, so a value a million levels deep (or a list that contains itself) is refused
-    cleanly instead of exhausting the stack. Object keys inside a value must be strings: JSON
-    would turn 1 into "1" and could merge two keys into one, so the read would differ."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        children: Iterable[Any]
-        if isinstance(node, dict):
-            children = node.values()
-            if not all(isinstance(k, str) for k in node):
-                raise InvalidInputError(f"metadata value for {key!r} has a non-string object key")
-        elif isinstance(node, (list, tuple)):
-            children = node
-        else:
-            continue
-        if depth + 1 > MAX_NESTING:
-            raise InvalidInputError(
-                f"metadata value for {key!r} nests deeper than {MAX_NESTING} levels"
-            )
-        stack.extend((child, depth + 1) for child in children)
-
-
-def encode_value(key: str, value: Any) -> str:
-    check_nesting(key, value)
-    try:
-        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        # A lone surrogate ("\ud800") is valid JSON but no UTF-8 text can carry it.
-        encoded.encode("utf-8")
-        return encoded
-    except (TypeError, ValueError, RecursionError) as error:
-        raise InvalidInputError(f"metadata value for {key!r} is not JSON: {error}") from None
-
-
-def check_key(key: object) -> str:
-    if not isinstance(key, str) or len(key) > MAX_KEY_CHARS or not _is_utf8(key):
-        raise InvalidInputError(
-            f"metadata keys must be strings of at most {MAX_KEY_CHARS} characters"
-        )
-    return key
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+_NAMES = {
+    "#e": TTL_ATTRIBUTE,
+    "#u": UPDATED_ATTRIBUTE,
+    "#v": VERSION_ATTRIBUTE,
+    "#s": SIZE_ATTRIBUTE,
+}
 
 
 def item_bytes(session_id: str, encoded: Mapping[str, str]) -> int:
     """An item's size as DynamoDB counts it (UTF-8 names plus values), numbers at their max."""
-    return (
-        _ITEM_OVERHEAD
-        + len(session_id.encode())
-        + sum(len((KEY_PREFIX + k).encode()) + len(v.encode()) for k, v in encoded.items())
-    )
+    return _ITEM_OVERHEAD + len(session_id.encode()) + metadata_bytes(encoded)
 
 
-def _check_size(session_id: str, encoded: Mapping[str, str]) -> None:
-    size = item_bytes(session_id, encoded)
-    if size > MAX_ITEM_BYTES:
-        raise TooLargeError(
-            f"metadata needs {size} bytes; one session holds at most {MAX_ITEM_BYTES}"
-        )
+def metadata_limit(session_id: str) -> int:
+    """The most metadata bytes one session may hold: the item limit less its fixed part."""
+    return MAX_ITEM_BYTES - _ITEM_OVERHEAD - len(session_id.encode())
 
 
 def _is_size_error(error: ClientError) -> bool:
@@ -190,34 +140,38 @@ class MetadataStore:
     def merge(self, session_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Shallow-merge `changes` (None removes a key); returns the merged metadata."""
         check_session_id(session_id)
-        to_set, to_remove = self._split_changes(changes)
-        _check_size(session_id, to_set)
+        to_set, to_remove = split_changes(changes)
+        limit = metadata_limit(session_id)
+        added = metadata_bytes(to_set)
+        check_metadata_bytes(added, limit)
         if len(to_set) + len(to_remove) > MAX_UPDATE_KEYS:
             return self._merge_by_rewrite(session_id, to_set, to_remove)
         for attempt in range(_REWRITE_ATTEMPTS):
             if attempt:
                 self._backoff(attempt)
             now = int(self._clock())
-            request = self._merge_request(session_id, to_set, to_remove, now)
+            request = self._merge_request(session_id, to_set, to_remove, now, limit - added)
             try:
                 with self._dynamodb() as db:
                     response = db.update_item(**request)
                 return self._live_metadata(response["Attributes"], now)
             except ClientError as error:
-                if error_code(error) != "ConditionalCheckFailedException":
+                if not failed_condition(error):
                     raise
-            # The item exists but has expired: start the session afresh, so none of its
-            # old keys leak in. If another writer revives it first, merge into theirs.
-            if self._put(session_id, to_set, now, expect="expired"):
-                return self._decode(to_set)
+                current = item_at_failed_condition(error)
+            # The item has expired (start it afresh, none of its old keys leak in), or its
+            # size bound leaves no room: count exactly and put the merge back whole.
+            merged = self._rewrite(session_id, current, to_set, to_remove, now)
+            if merged is not None:
+                return merged
         raise self._contention(session_id)
 
     def replace(self, session_id: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
         check_session_id(session_id)
-        to_set, _ = self._split_changes(metadata, allow_none=True)
-        _check_size(session_id, to_set)
+        to_set, _ = split_changes(metadata, allow_none=True)
+        check_metadata_bytes(metadata_bytes(to_set), metadata_limit(session_id))
         self._put(session_id, to_set, int(self._clock()))
-        return self._decode(to_set)
+        return decode_values(to_set)
 
     def delete(self, session_id: str) -> bool:
         """Delete the session; True when a live (unexpired) one existed."""
@@ -282,7 +236,7 @@ class MetadataStore:
                         db.delete_item(TableName=self._table, Key=key, **stale)
                     deleted += 1
                 except ClientError as error:
-                    if error_code(error) != "ConditionalCheckFailedException":
+                    if not failed_condition(error):
                         raise
             if "LastEvaluatedKey" not in page:
                 return deleted
@@ -310,32 +264,26 @@ class MetadataStore:
     def _key(session_id: str) -> dict[str, Any]:
         return {PARTITION_KEY: {"S": session_id}}
 
-    @staticmethod
-    def _split_changes(
-        changes: Mapping[str, Any], allow_none: bool = False
-    ) -> tuple[dict[str, str], list[str]]:
-        if not isinstance(changes, Mapping):
-            raise InvalidInputError("metadata must be a JSON object")
-        to_set: dict[str, str] = {}
-        to_remove: list[str] = []
-        for key, value in changes.items():
-            check_key(key)
-            if value is None and not allow_none:
-                to_remove.append(key)
-            else:
-                to_set[key] = encode_value(key, value)
-        return to_set, to_remove
-
     def _merge_request(
-        self, session_id: str, to_set: Mapping[str, str], to_remove: list[str], now: int
+        self,
+        session_id: str,
+        to_set: Mapping[str, str],
+        to_remove: list[str],
+        now: int,
+        room: int,
     ) -> UpdateItemInputTypeDef:
+        """One UpdateItem: set and remove the keys, on a live or absent item whose size
+        bound leaves `room` for what is set (see the module's docstring)."""
         names = dict(_NAMES)
         values: dict[str, Any] = {
             ":e": {"N": str(now + self._ttl_secs)},
             ":now": {"N": str(now)},
             ":v": {"S": uuid.uuid4().hex},
+            ":zero": {"N": "0"},
+            ":added": {"N": str(metadata_bytes(to_set))},
+            ":room": {"N": str(room)},
         }
-        assignments = ["#e = :e", "#u = :now", "#v = :v"]
+        assignments = ["#e = :e", "#u = :now", "#v = :v", "#s = if_not_exists(#s, :zero) + :added"]
         removals = []
         for i, (key, encoded) in enumerate(to_set.items()):
             names[f"#k{i}"] = KEY_PREFIX + key
@@ -351,10 +299,11 @@ class MetadataStore:
             "TableName": self._table,
             "Key": self._key(session_id),
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_not_exists(pk) OR #e > :now",
+            "ConditionExpression": "attribute_not_exists(pk) OR (#e > :now AND #s <= :room)",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
             "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
     def _merge_by_rewrite(
@@ -371,26 +320,46 @@ class MetadataStore:
                 item = db.get_item(
                     TableName=self._table, Key=self._key(session_id), ConsistentRead=True
                 ).get("Item")
-            merged = self._live_encoded(item, now)
-            merged.update(to_set)
-            for key in to_remove:
-                merged.pop(key, None)
-            _check_size(session_id, merged)
-            version = item[VERSION_ATTRIBUTE]["S"] if item and VERSION_ATTRIBUTE in item else None
-            if self._put(session_id, merged, now, expect=version or "absent"):
-                return self._decode(merged)
+            merged = self._rewrite(session_id, item, to_set, to_remove, now)
+            if merged is not None:
+                return merged
         raise self._contention(session_id)
+
+    def _rewrite(
+        self,
+        session_id: str,
+        item: Mapping[str, Any] | None,
+        to_set: Mapping[str, str],
+        to_remove: list[str],
+        now: int,
+    ) -> dict[str, Any] | None:
+        """Merge into `item` as read and put the whole session back, conditional on the
+        item being unchanged (its version; absent or expired for a fresh start). The
+        merged metadata, or None when another writer got there first."""
+        if self._is_live(item, now):
+            merged = self._live_encoded(item, now)
+            version = item.get(VERSION_ATTRIBUTE, {}).get("S", "")
+        else:
+            merged, version = {}, "expired"
+        merged.update(to_set)
+        for key in to_remove:
+            merged.pop(key, None)
+        check_metadata_bytes(metadata_bytes(merged), metadata_limit(session_id))
+        if self._put(session_id, merged, now, expect=version or "absent"):
+            return decode_values(merged)
+        return None
 
     def _put(
         self, session_id: str, encoded: Mapping[str, str], now: int, expect: str | None = None
     ) -> bool:
-        """PutItem the whole session. `expect`: None (unconditional), "absent", "expired",
-        or a version the item must still carry. False when that condition failed."""
+        """PutItem the whole session. `expect`: None (unconditional), "absent", "expired"
+        (or absent), or a version the item must still carry. False when that failed."""
         item = {
             PARTITION_KEY: {"S": session_id},
             TTL_ATTRIBUTE: {"N": str(now + self._ttl_secs)},
             UPDATED_ATTRIBUTE: {"N": str(now)},
             VERSION_ATTRIBUTE: {"S": uuid.uuid4().hex},
+            SIZE_ATTRIBUTE: {"N": str(metadata_bytes(encoded))},
             **{KEY_PREFIX + k: {"S": v} for k, v in encoded.items()},
         }
         request: PutItemInputTypeDef = {"TableName": self._table, "Item": item}
@@ -409,7 +378,7 @@ class MetadataStore:
                 db.put_item(**request)
             return True
         except ClientError as error:
-            if expect is not None and error_code(error) == "ConditionalCheckFailedException":
+            if expect is not None and failed_condition(error):
                 return False
             raise
 
@@ -429,24 +398,7 @@ class MetadataStore:
         }
 
     def _live_metadata(self, item: Mapping[str, Any] | None, now: int) -> dict[str, Any]:
-        return self._decode(self._live_encoded(item, now))
-
-    @staticmethod
-    def _decode(encoded: Mapping[str, str]) -> dict[str, Any]:
-        """Decode each value; one that is no JSON or nests past MAX_NESTING (only another
-        writer stores one) is left out and logged by count, so a read never fails."""
-        decoded: dict[str, Any] = {}
-        for key, text in encoded.items():
-            try:
-                value = json.loads(text)
-                check_nesting(key, value)
-            except (ValueError, RecursionError):  # InvalidInputError is a ValueError
-                continue
-            decoded[key] = value
-        if len(decoded) < len(encoded):
-            # Neither keys nor values are logged: they are the caller's data.
-            logger.warning("skipped %d undecodable metadata values", len(encoded) - len(decoded))
-        return decoded
+        return decode_values(self._live_encoded(item, now))
 
     def _backoff(self, attempt: int) -> None:
         ceiling = min(_BACKOFF_CAP_SECS, _BACKOFF_BASE_SECS * 2**attempt)
