@@ -127,6 +127,28 @@ def test_a_merge_that_grows_the_item_past_the_limit_is_413(set_metadata, get_met
         assert stored(get_metadata) == {"second": half}
 
 
+def test_a_put_of_exactly_what_get_returns_is_accepted_near_the_limit(
+    set_metadata, get_metadata
+):
+    """Non-ASCII text near the item limit: the read is sent as UTF-8, not as \\u escapes
+    (six bytes for each two-byte character), so the metadata it returns, sent back byte for
+    byte, fits a request body and is accepted."""
+    stored_text = "\u00e9" * 190_000  # 380,000 bytes as UTF-8
+    written = json.dumps({"note": stored_text}, ensure_ascii=False)
+    assert set_metadata("PUT", written).status == 200
+
+    body = get_metadata().raw["body"]
+    prefix = '{"session_id":"call-1","metadata":'
+    assert body.startswith(prefix) and body.endswith("}")
+    metadata_as_read = body[len(prefix) : -1]
+    assert len(metadata_as_read.encode()) <= MAX_BODY_BYTES
+
+    response = set_metadata("PUT", metadata_as_read)
+
+    assert response.status == 200
+    assert stored(get_metadata) == {"note": stored_text}
+
+
 @pytest.mark.parametrize("method", ["PATCH", "PUT"])
 def test_bad_metadata_values_and_keys_are_400(set_metadata, method):
     bad = {

@@ -291,7 +291,9 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return {
         "statusCode": status,
         "headers": {**_JSON_HEADERS, **(headers or {})},
-        "body": json.dumps(body, separators=(",", ":")),
+        # UTF-8 as it is, not \u escapes: a read of non-ASCII metadata near the item limit
+        # would otherwise triple, past what a write (MAX_BODY_BYTES) takes back.
+        "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
         "isBase64Encoded": False,
     }
 
