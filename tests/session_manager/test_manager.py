@@ -171,7 +171,8 @@ def test_single_use_tokens_refuses_an_ambiguous_value_at_start(env, monkeypatch,
     monkeypatch.setenv("SINGLE_USE_TOKENS", value)
     with pytest.raises(ConfigurationError, match="SINGLE_USE_TOKENS"):
         SessionManager.from_env()
-    with pytest.raises(ConfigurationError, match="SINGLE_USE_TOKENS"):
+    monkeypatch.delenv("SINGLE_USE_TOKENS")
+    with pytest.raises(ConfigurationError, match="single_use_tokens"):
         SessionManager(single_use_tokens=value)
 
 
