@@ -123,7 +123,8 @@ class EverythingLogged:
 def everything_logged(caplog) -> Iterator[EverythingLogged]:
     """Root at DEBUG, as `logging.basicConfig(level=logging.DEBUG)` or LOG_LEVEL=DEBUG on
     Lambda sets it, and botocore's and urllib3's own loggers at DEBUG too: a user may turn
-    them up, and the key must stay out regardless."""
+    them up, and the key must stay out regardless. Ask for it after the fixtures that
+    read a key themselves (`signing_key`): their own calls are logged too."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setLevel(logging.DEBUG)
