@@ -64,7 +64,6 @@ def handler(event: dict[str, Any], context: Any) -> None:
         raise RotationError(f"not a rotation event (step {step!r})")
     with wire_logs.hidden():
         run_step(secrets_client(), step, secret_id, token)
-    logger.info("rotation step done", extra={"step": step, "version": token})
 
 
 def run_step(client: SecretsManagerClient, step: str, secret_id: str, token: str) -> None:
@@ -82,6 +81,7 @@ def run_step(client: SecretsManagerClient, step: str, secret_id: str, token: str
     if PENDING not in stages:
         raise RotationError(f"version {token} is not staged as AWSPENDING")
     STEPS[step](client, secret_id, token, versions)
+    logger.info("rotation step done", extra={"step": step, "version": token})
 
 
 def create_secret(
