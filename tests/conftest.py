@@ -19,6 +19,11 @@ os.environ.update(
     }
 )
 
+import base64  # noqa: E402
+import io  # noqa: E402
+import logging  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
 import boto3  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -78,3 +83,55 @@ def env(monkeypatch, table, secret):
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     return variables
+
+
+# -- logs at DEBUG: no key in them ---------------------------------------------------------
+
+
+def key_forms(key: str) -> list[str]:
+    """The spellings of a key a log line could carry: plain, hex, base64 (both alphabets)."""
+    raw = key.encode()
+    return [
+        key,
+        raw.hex(),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        repr(raw),
+    ]
+
+
+class EverythingLogged:
+    """Every record of every logger at DEBUG, as caplog and a stream handler on root see it."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture, stream: io.StringIO) -> None:
+        self._caplog = caplog
+        self._stream = stream
+
+    def text(self) -> str:
+        records = "\n".join(
+            f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in self._caplog.records
+        )
+        return records + "\n" + self._stream.getvalue()
+
+    def leaked(self, key: str, text: str | None = None) -> list[str]:
+        """The forms of `key` found in `text` (by default, everything logged)."""
+        text = self.text() if text is None else text
+        return [form for form in key_forms(key) if form in text]
+
+
+@pytest.fixture
+def everything_logged(caplog) -> Iterator[EverythingLogged]:
+    """Root at DEBUG, as `logging.basicConfig(level=logging.DEBUG)` or LOG_LEVEL=DEBUG on
+    Lambda sets it, and botocore's and urllib3's own loggers at DEBUG too: a user may turn
+    them up, and the key must stay out regardless. Ask for it after the fixtures that
+    read a key themselves (`signing_key`): their own calls are logged too."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    caplog.set_level(logging.DEBUG)  # root, restored after the test
+    for name in ("botocore", "botocore.parsers", "botocore.endpoint", "urllib3"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    yield EverythingLogged(caplog, stream)
+    root.removeHandler(handler)

@@ -7,12 +7,13 @@ already done. Before each step, as the protocol requires: rotation must be enabl
 secret, and the token's version must be staged as AWSPENDING (or already be AWSCURRENT:
 then the rotation is over, and the step has nothing to do).
 
-No key is ever logged: only version ids and the step.
+No key is ever logged: only version ids and the step. Every AWS call here carries a key
+(GetSecretValue's answer, GetRandomPassword's, PutSecretValue's parameters) or sits next
+to one, so each step runs with botocore's wire logs hidden, whatever the log level.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,8 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from session_manager import aws, tokens
+from session_manager import aws, tokens, wire_logs
+from session_manager.errors import ConfigurationError
 from session_manager.keys import key_bytes
+from session_manager.settings import Settings
 from session_manager.telemetry import logger
 
 if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
@@ -35,6 +38,8 @@ KEY_LENGTH = 64
 CURRENT, PENDING, PREVIOUS = "AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"
 
 clock = time.time  # the tests set it
+# The same settings as the HTTP functions', read at start: a bad value fails here, by name.
+settings = Settings.from_env()
 _client: SecretsManagerClient | None = None
 _client_lock = threading.Lock()
 
@@ -57,7 +62,12 @@ def handler(event: dict[str, Any], context: Any) -> None:
     token = event.get("ClientRequestToken")
     if step not in STEPS or not isinstance(secret_id, str) or not isinstance(token, str):
         raise RotationError(f"not a rotation event (step {step!r})")
-    client = secrets_client()
+    with wire_logs.hidden():
+        run_step(secrets_client(), step, secret_id, token)
+
+
+def run_step(client: SecretsManagerClient, step: str, secret_id: str, token: str) -> None:
+    """The step, if the protocol's preconditions hold and it has anything left to do."""
     described = client.describe_secret(SecretId=secret_id)
     if not described.get("RotationEnabled"):
         raise RotationError("rotation is not enabled on the secret")
@@ -113,8 +123,37 @@ def test_secret(
     client: SecretsManagerClient, secret_id: str, token: str, versions: dict[str, list[str]]
 ) -> None:
     """The pending key signs a token that verifies with it, in the format the layer mints."""
-    pending = client.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=PENDING)
-    key = key_bytes(pending.get("SecretString"), "AWSPENDING")  # a string of 32+ characters
+    check_pending_key(client, secret_id, token)
+
+
+def finish_secret(
+    client: SecretsManagerClient, secret_id: str, token: str, versions: dict[str, list[str]]
+) -> None:
+    """AWSCURRENT moves to the new version; Secrets Manager labels the old one AWSPREVIOUS,
+    which keeps validating tokens signed before the rotation.
+
+    Only after testSecret's check passes again, here: called out of order (before
+    createSecret put a key, or after something put a bad one), the move would make a
+    version without a usable key AWSCURRENT, and every instance would stop minting."""
+    check_pending_key(client, secret_id, token)
+    (current,) = [version for version, stages in versions.items() if CURRENT in stages]
+    client.update_secret_version_stage(
+        SecretId=secret_id, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current
+    )
+
+
+def check_pending_key(client: SecretsManagerClient, secret_id: str, token: str) -> None:
+    """testSecret's check: the pending version holds a key (a string of 32+ characters)
+    that signs a token, in the format the layer mints, which verifies with it."""
+    try:
+        pending = client.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=PENDING)
+        key = key_bytes(pending.get("SecretString"), "AWSPENDING")
+    except ClientError as error:
+        if aws.error_code(error) != "ResourceNotFoundException":
+            raise
+        raise RotationError(f"the pending version {token} holds no key yet") from None
+    except ConfigurationError as error:  # its message names the stage, never the value
+        raise RotationError(f"the pending version {token} holds no usable key: {error}") from None
     expiry = int(clock()) + 60
     parsed = tokens.parse(tokens.mint(key, "rotation-test", "rotation_test", expiry))
     if (
@@ -125,22 +164,9 @@ def test_secret(
         raise RotationError("a token signed with the pending key does not verify")
 
 
-def finish_secret(
-    client: SecretsManagerClient, secret_id: str, token: str, versions: dict[str, list[str]]
-) -> None:
-    """AWSCURRENT moves to the new version; Secrets Manager labels the old one AWSPREVIOUS,
-    which keeps validating tokens signed before the rotation."""
-    (current,) = [version for version, stages in versions.items() if CURRENT in stages]
-    client.update_secret_version_stage(
-        SecretId=secret_id, VersionStage=CURRENT, MoveToVersionId=token, RemoveFromVersionId=current
-    )
-
-
 def minimum_interval_secs() -> int:
     """Twice a token's lifetime plus the key cache (see check_rotation_is_not_too_soon)."""
-    expiry = int(os.environ.get("TOKEN_EXPIRY_SECS") or 900)
-    cache = int(os.environ.get("SECRET_CACHE_SECS") or 300)
-    return 2 * expiry + cache
+    return 2 * settings.token_expiry_secs + settings.secret_cache_secs
 
 
 def check_rotation_is_not_too_soon(

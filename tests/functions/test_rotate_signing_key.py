@@ -24,7 +24,7 @@ from moto import mock_aws
 
 from devtools import aws_local, template
 from devtools.context import LambdaContext
-from session_manager import SessionManager, tokens
+from session_manager import ConfigurationError, SessionManager, tokens
 
 STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
 SPEC = {f.name: f for f in template.functions(http_only=False)}["rotate_signing_key"]
@@ -207,6 +207,29 @@ def test_a_failing_test_secret_leaves_awscurrent_untouched(rotation, new_manager
     assert signed_with(manager.generate_token("get_weather", "call-1"), signing_key)
 
 
+@pytest.mark.parametrize("pending", [None, "too-short", "x" * 31])
+def test_finish_secret_refuses_a_pending_version_without_a_valid_key(
+    rotation, new_manager, signing_key, pending
+):
+    """Invoked out of order (before createSecret, or after a bad value was put), finishSecret
+    would make AWSCURRENT a version with no usable key, and minting would fail."""
+    token = rotation.start()  # AWSPENDING staged, no value yet
+    if pending is not None:
+        rotation.sm.put_secret_value(
+            SecretId=rotation.secret_arn,
+            ClientRequestToken=token,
+            SecretString=pending,
+            VersionStages=["AWSPENDING"],
+        )
+    with pytest.raises(rotation.module.RotationError, match="pending") as raised:
+        rotation.step("finishSecret", token)
+    if pending is not None:
+        assert pending not in str(raised.value)
+    assert rotation.value("AWSCURRENT") == signing_key
+    assert "AWSCURRENT" not in rotation.stages()[token]
+    assert signed_with(new_manager().generate_token("get_weather", "call-1"), signing_key)
+
+
 def test_rotation_must_be_enabled(rotation, signing_key):
     (current,) = rotation.stages()
     with pytest.raises(rotation.module.RotationError, match="not enabled"):
@@ -253,6 +276,15 @@ def test_a_rotation_sooner_than_the_minimum_interval_is_refused_until_it_is_safe
     assert rotation.value("AWSPREVIOUS") == first_current
 
 
+@pytest.mark.parametrize("name", ["TOKEN_EXPIRY_SECS", "SECRET_CACHE_SECS"])
+def test_the_function_reads_its_settings_as_the_layer_does(env, monkeypatch, name):
+    """The same settings, read by the same code at start: a value the layer refuses is
+    refused here too, by name, not met in some later rotation as a bare ValueError."""
+    monkeypatch.setenv(name, "ten")
+    with pytest.raises(ConfigurationError, match=name):
+        import_handler(SPEC)
+
+
 # -- RotateImmediately=False: Secrets Manager only tests the configuration ----------------------
 
 
@@ -272,6 +304,21 @@ def test_no_key_reaches_the_logs(rotation, output, signing_key):
     assert "rotation step done" in text
     assert signing_key not in text
     assert rotation.value("AWSCURRENT") not in text
+
+
+def test_no_key_reaches_the_logs_at_debug(rotation, output, signing_key, everything_logged):
+    """botocore's wire logs at DEBUG: GetSecretValue's answer is the current key (in
+    createSecret) and the pending one (in testSecret), GetRandomPassword's is the new key,
+    PutSecretValue's parameters hold it. Every call of every step stays quiet."""
+    output()
+    token = rotation.rotate()
+    text = everything_logged.text() + output().text
+    new_key = rotation.value("AWSCURRENT")  # read after: its own answer is logged
+    # Wire logging was on (so this test can fail): the test's RotateSecret answer is there.
+    assert "Response body" in text and "RotateSecret" in text
+    assert token in text  # the version id is no secret, and is logged
+    assert everything_logged.leaked(signing_key, text) == []
+    assert everything_logged.leaked(new_key, text) == []
 
 
 @pytest.mark.parametrize("path", EVENTS, ids=[p.name for p in EVENTS])

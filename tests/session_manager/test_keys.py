@@ -197,6 +197,48 @@ def test_key_shorter_than_32_characters_in_the_secret_is_refused(
     assert signed_with(make_manager().generate_token(FUNCTION, "c1"), "k" * 32)
 
 
+def put_unusable(secretsmanager, secret: str, kind: str) -> None:
+    """A version that holds no usable key: too short, or binary."""
+    if kind == "too short":
+        secretsmanager.put_secret_value(SecretId=secret, SecretString="too-short")
+    else:
+        secretsmanager.put_secret_value(SecretId=secret, SecretBinary=b"k" * 40)
+
+
+@pytest.mark.parametrize("kind", ["too short", "binary"])
+def test_an_unusable_awsprevious_is_logged_and_skipped(
+    make_manager, secretsmanager, secret, signing_key, caplog, kind
+):
+    """A forged token makes the manager read AWSPREVIOUS: a bad one must not turn the
+    refusal into an error (a 500 from POST /tokens/validate)."""
+    put_unusable(secretsmanager, secret, kind)
+    rotate(secretsmanager, secret, KEY_2)  # the unusable version is now AWSPREVIOUS
+    manager = make_manager()
+    forged = SessionManager(secret_key="f" * 40).generate_token(FUNCTION, "c1")
+
+    with caplog.at_level(logging.WARNING, logger="session_manager.keys"):
+        assert manager.check_token("c1", FUNCTION, forged) == tokens.Refusal.BAD_SIGNATURE
+    assert manager.check_token("c1", FUNCTION, manager.generate_token(FUNCTION, "c1")) is None
+    assert any("AWSPREVIOUS" in r.getMessage() for r in caplog.records)
+    assert not any("too-short" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("kind", ["too short", "binary"])
+def test_an_unusable_new_awscurrent_leaves_a_warm_instance_on_its_cached_key(
+    make_manager, secretsmanager, secret, signing_key, caplog, kind
+):
+    warm = make_manager()
+    old_token = warm.generate_token(FUNCTION, "c1")  # caches the good key
+    put_unusable(secretsmanager, secret, kind)
+    forged = SessionManager(secret_key="f" * 40).generate_token(FUNCTION, "c1")
+
+    with caplog.at_level(logging.WARNING, logger="session_manager.keys"):
+        assert warm.check_token("c1", FUNCTION, forged) == tokens.Refusal.BAD_SIGNATURE
+    assert warm.check_token("c1", FUNCTION, old_token) is None
+    assert signed_with(warm.generate_token(FUNCTION, "c1"), signing_key)
+    assert any("AWSCURRENT" in r.getMessage() for r in caplog.records)
+
+
 def test_missing_secret_is_a_configuration_error(make_manager):
     with pytest.raises(ConfigurationError):
         make_manager(secret_id="no-such-secret").generate_token(FUNCTION, "c1")

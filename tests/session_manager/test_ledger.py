@@ -211,7 +211,7 @@ def test_from_env_reads_both_modes(monkeypatch, table, secret):
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("TOKEN_REVOCATION", "yes"),
+        ("TOKEN_REVOCATION", "maybe"),
         ("SINGLE_USE_TOKENS", "get-weather"),
         ("SINGLE_USE_TOKENS", "a b"),
     ],

@@ -124,6 +124,65 @@ def test_clients_use_standard_retries_and_short_timeouts():
     assert config.read_timeout <= 10
 
 
+# -- the two token modes: booleans spelled as people spell them, nothing ambiguous ------------
+
+TRUE_SPELLINGS = ["true", "TRUE", "Yes", "yes", "on", "1", "enabled", " True "]
+FALSE_SPELLINGS = ["", "false", "No", "off", "0", "disabled", " FALSE "]
+MODES = ("SINGLE_USE_TOKENS", "TOKEN_REVOCATION")
+
+
+@pytest.mark.parametrize("value", TRUE_SPELLINGS)
+@pytest.mark.parametrize("name", MODES)
+def test_a_mode_is_on_for_every_spelling_of_true(env, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    manager = SessionManager.from_env()
+    mode = manager.single_use_tokens if name == "SINGLE_USE_TOKENS" else manager.token_revocation
+    assert mode is True
+
+
+@pytest.mark.parametrize("value", FALSE_SPELLINGS)
+@pytest.mark.parametrize("name", MODES)
+def test_a_mode_is_off_for_every_spelling_of_false(env, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    manager = SessionManager.from_env()
+    mode = manager.single_use_tokens if name == "SINGLE_USE_TOKENS" else manager.token_revocation
+    assert mode is False
+
+
+def test_single_use_tokens_yes_makes_every_token_single_use(env, monkeypatch):
+    """`yes` once meant "a function named yes": every other function's tokens replayed."""
+    monkeypatch.setenv("SINGLE_USE_TOKENS", "yes")
+    manager = SessionManager.from_env()
+    token = manager.generate_token(FUNCTION, "c1")
+    assert manager.check_token("c1", FUNCTION, token) is None
+    assert manager.check_token("c1", FUNCTION, token) == "replayed"
+
+
+def test_single_use_tokens_names_functions(env, monkeypatch):
+    monkeypatch.setenv("SINGLE_USE_TOKENS", " refund , transfer_call ")
+    assert SessionManager.from_env().single_use_tokens == {"refund", "transfer_call"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["all", "ALL", "none", "*", "refund,yes", "on,refund", "refund,All", "refund,*", "a,none"],
+)
+def test_single_use_tokens_refuses_an_ambiguous_value_at_start(env, monkeypatch, value):
+    monkeypatch.setenv("SINGLE_USE_TOKENS", value)
+    with pytest.raises(ConfigurationError, match="SINGLE_USE_TOKENS"):
+        SessionManager.from_env()
+    monkeypatch.delenv("SINGLE_USE_TOKENS")
+    with pytest.raises(ConfigurationError, match="single_use_tokens"):
+        SessionManager(single_use_tokens=value)
+
+
+@pytest.mark.parametrize("value", ["maybe", "all", "refund", "2", "y"])
+def test_token_revocation_refuses_anything_but_a_boolean(env, monkeypatch, value):
+    monkeypatch.setenv("TOKEN_REVOCATION", value)
+    with pytest.raises(ConfigurationError, match="TOKEN_REVOCATION"):
+        SessionManager.from_env()
+
+
 # -- clients are made once ------------------------------------------------------------------
 
 

@@ -134,9 +134,11 @@ class SecretsManagerKeys:
             return (self._current, self._previous) != before
 
     def _load_current(self) -> bool:
-        """Fetch AWSCURRENT; False when AWS did not answer and the cached key stays."""
+        """Fetch AWSCURRENT; False when no new key came and the cached key stays."""
         try:
             key = self._fetch("AWSCURRENT")
+            if key is None:
+                raise ConfigurationError(f"secret {self._secret_id!r} has no AWSCURRENT version")
         except UnavailableError:
             if self._current is None:
                 raise
@@ -144,8 +146,15 @@ class SecretsManagerKeys:
             logger.warning("Secrets Manager unreachable; signing with the cached key")
             self._current_at = self._clock()
             return False
-        if key is None:
-            raise ConfigurationError(f"secret {self._secret_id!r} has no AWSCURRENT version")
+        except ConfigurationError as error:
+            if self._current is None:
+                raise
+            # Someone put a value that is no key: keep signing with the last good one (a
+            # refresh must not turn a refusal into an error) and say so, loudly, each
+            # cache period, until the secret is fixed.
+            logger.error("%s; signing with the cached key", error)
+            self._current_at = self._clock()
+            return False
         if key != self._current:
             # Rotated (or first load): whatever AWSPREVIOUS we held may be two rotations old.
             self._previous, self._previous_loaded, self._previous_asked = None, False, False
@@ -155,9 +164,15 @@ class SecretsManagerKeys:
     def _load_previous(self) -> None:
         try:
             self._previous = self._fetch("AWSPREVIOUS")  # None until the first rotation
-            self._previous_loaded = True
         except UnavailableError:
             logger.warning("Secrets Manager unreachable; validating with AWSCURRENT only")
+            return
+        except ConfigurationError as error:
+            # A version that holds no key verifies nothing: skip it. A token it "signed"
+            # is then refused as bad_signature, as any other forgery is, never an error.
+            logger.warning("%s; validating with AWSCURRENT only", error)
+            self._previous = None
+        self._previous_loaded = True
 
     def _fetch(self, stage: str) -> bytes | None:
         client = self._client_factory()
@@ -171,5 +186,5 @@ class SecretsManagerKeys:
         if response is None:
             return None
         if "SecretString" not in response:
-            raise ConfigurationError(f"secret {self._secret_id!r} holds no SecretString")
+            raise ConfigurationError(f"secret {self._secret_id!r} ({stage}) holds no SecretString")
         return key_bytes(response["SecretString"], f"secret {self._secret_id!r} ({stage})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import time
@@ -14,9 +13,9 @@ from . import aws, tokens
 from .errors import ConfigurationError, InvalidInputError
 from .keys import SecretsManagerKeys, SigningKeys, StaticKey
 from .ledger import TokenLedger
+from .settings import Settings, parse_flag, parse_single_use
 from .store import MetadataStore
 from .validation import (
-    FUNCTION_NAME,
     MAX_FUNCTION_NAME_CHARS,
     SESSION_ID,
     check_function_name,
@@ -40,40 +39,6 @@ MALFORMED_MESSAGE = "the token is not in the SignalWire SDK's format"
 # cleanup()'s bounds by default: a run fits well inside a Lambda invocation.
 CLEANUP_MAX_PAGES = 10
 CLEANUP_TIME_BUDGET_SECS = 10.0
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a whole number of seconds, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive, not {value}")
-    return value
-
-
-def _env_flag(name: str) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw not in ("", "true", "false"):
-        raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
-    return raw == "true"
-
-
-def _single_use(setting: bool | str | Iterable[str]) -> bool | frozenset[str]:
-    """SINGLE_USE_TOKENS: True (every function), False, or the function names it covers."""
-    if isinstance(setting, bool):
-        return setting
-    if isinstance(setting, str):
-        if setting.strip().lower() in ("", "true", "false"):
-            return setting.strip().lower() == "true"
-        setting = setting.split(",")
-    names = frozenset(name.strip() for name in setting if name.strip())
-    if not all(FUNCTION_NAME.fullmatch(name) for name in names):
-        raise ConfigurationError("SINGLE_USE_TOKENS: true, false or comma-separated function names")
-    return names
 
 
 class SessionManager:
@@ -101,18 +66,22 @@ class SessionManager:
         dynamodb_client: DynamoDBClient | None = None,
         secrets_client: SecretsManagerClient | None = None,
         clock: Callable[[], float] | None = None,
-        token_revocation: bool | None = None,
+        token_revocation: bool | str | None = None,
         single_use_tokens: bool | str | Iterable[str] | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        # `settings`: the environment's, read once (Settings.from_env() by default); an
+        # argument given in code wins over it.
+        env = Settings.from_env() if settings is None else settings
         if token_expiry_secs is None:
-            token_expiry_secs = _env_int("TOKEN_EXPIRY_SECS", 900)
+            token_expiry_secs = env.token_expiry_secs
         if session_ttl_secs is None:
-            session_ttl_secs = _env_int("SESSION_TTL_SECS", 3600)
+            session_ttl_secs = env.session_ttl_secs
         if secret_cache_secs is None:
-            secret_cache_secs = _env_int("SECRET_CACHE_SECS", 300)
-        table_name = table_name or os.environ.get("SESSIONS_TABLE") or None
+            secret_cache_secs = env.secret_cache_secs
+        table_name = table_name or env.table_name
         if secret_key is None:
-            secret_id = secret_id or os.environ.get("SIGNING_SECRET_ID") or None
+            secret_id = secret_id or env.secret_id
         if secret_key is None and not secret_id and not table_name:
             raise ConfigurationError(
                 "SessionManager has no configuration: pass secret_key (32 characters or "
@@ -144,12 +113,16 @@ class SessionManager:
         else:
             self._keys = None
         self._store: MetadataStore | None = None
-        if token_revocation is None:
-            token_revocation = _env_flag("TOKEN_REVOCATION")
-        if single_use_tokens is None:
-            single_use_tokens = os.environ.get("SINGLE_USE_TOKENS", "")
-        self.token_revocation = bool(token_revocation)
-        self.single_use_tokens = _single_use(single_use_tokens)
+        self.token_revocation = (
+            env.token_revocation
+            if token_revocation is None
+            else parse_flag("token_revocation", token_revocation)
+        )
+        self.single_use_tokens = (
+            env.single_use_tokens
+            if single_use_tokens is None
+            else parse_single_use(single_use_tokens, "single_use_tokens")
+        )
         self._ledger: TokenLedger | None = None
         if (self.token_revocation or self.single_use_tokens) and not table_name:
             raise ConfigurationError("token revocation and single-use tokens need a table")
@@ -177,12 +150,13 @@ class SessionManager:
 
         What a deployed function needs: unlike `SessionManager()`, it refuses to start
         without both a table and a key, rather than failing on the first request."""
-        if not (overrides.get("table_name") or os.environ.get("SESSIONS_TABLE")):
+        settings = Settings.from_env()
+        if not (overrides.get("table_name") or settings.table_name):
             raise ConfigurationError("SESSIONS_TABLE is not set")
-        has_secret = overrides.get("secret_id") or os.environ.get("SIGNING_SECRET_ID")
+        has_secret = overrides.get("secret_id") or settings.secret_id
         if overrides.get("secret_key") is None and not has_secret:
             raise ConfigurationError("SIGNING_SECRET_ID is not set")
-        return cls(**overrides)
+        return cls(**{"settings": settings, **overrides})
 
     # -- wiring -------------------------------------------------------------------------
 
@@ -250,17 +224,9 @@ class SessionManager:
 
     def issue_token(self, function_name: str, call_id: str) -> tuple[str, int]:
         """A token for one function in one call, and its expiry in epoch seconds."""
-        check_function_name(function_name)
-        check_session_id(call_id)
-        # self._now() and self.keys inlined: minting is a few microseconds, a call a tenth.
-        now = time.time() if self._clock is None else self._clock()
-        expiry = int(now) + self.token_expiry_secs
-        keys = self._keys or self.keys  # the property raises the missing key's error
-        return tokens.mint(keys.signing_key(), call_id, function_name, expiry), expiry
-
-    def generate_token(self, function_name: str, call_id: str) -> str:
-        # issue_token's body, not a call to it, and the two checks' happy paths inline
-        # (the check functions raise their errors): each Python call was 2-3% of minting.
+        # The two checks' happy paths inline (the check functions raise their errors),
+        # and self._now() and self.keys too: minting is a few microseconds, each Python
+        # call 2-3% of it.
         if not (
             isinstance(function_name, str)
             and len(function_name) <= MAX_FUNCTION_NAME_CHARS
@@ -272,9 +238,12 @@ class SessionManager:
             check_function_name(function_name)
             check_session_id(call_id)
         now = time.time() if self._clock is None else self._clock()
-        keys = self._keys or self.keys
         expiry = int(now) + self.token_expiry_secs
-        return tokens.mint(keys.signing_key(), call_id, function_name, expiry)
+        keys = self._keys or self.keys  # the property raises the missing key's error
+        return tokens.mint(keys.signing_key(), call_id, function_name, expiry), expiry
+
+    def generate_token(self, function_name: str, call_id: str) -> str:
+        return self.issue_token(function_name, call_id)[0]
 
     create_tool_token = generate_token
 
