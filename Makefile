@@ -25,7 +25,7 @@ test: $(VENV)/.installed-test  ## the whole suite with lint and types (~3 min, 7
 	$(VENV)/bin/mypy  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
 	$(PY) -m pytest -n auto
 
-serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$$PORT (3000), no Docker, no AWS account
+serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$PORT (3000), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m local_api
 
 # A Lambda-like Python for cold-start probes: boto3 and what the layer ships, plus the
