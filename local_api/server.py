@@ -46,10 +46,20 @@ def physical_ids(functions: list[template.Function], environ: Mapping[str, str])
     return ids
 
 
-def openapi_json() -> bytes:
-    """docs/openapi.yaml as JSON, the form OpenAPI tools fetch."""
+def openapi_document(url: str) -> dict[str, Any]:
+    """docs/openapi.yaml as the local API at `url` answers it: `url` its only server (the
+    port is PORT's), and no security requirement, since the local API takes plain requests
+    where the deployed one needs IAM or a JWT."""
     with open(OPENAPI, encoding="utf-8") as stream:
-        return json.dumps(yaml.safe_load(stream), indent=2).encode()
+        document: dict[str, Any] = yaml.safe_load(stream)
+    document["servers"] = [{"url": url, "description": "make serve"}]
+    document["security"] = []
+    return document
+
+
+def openapi_json(url: str) -> bytes:
+    """The local document as JSON, the form OpenAPI tools fetch."""
+    return json.dumps(openapi_document(url), indent=2).encode()
 
 
 class LocalApi:
@@ -110,8 +120,10 @@ class LocalApi:
                 function.logical_id: self._load(function, environments[function.logical_id])
                 for function in self.functions
             }
-            gateway = Gateway(self.routes, handlers, {OPENAPI_PATH: openapi_json()})
-            self.server = GatewayServer(gateway, self.port).start()
+            gateway = Gateway(self.routes, handlers)
+            self.server = GatewayServer(gateway, self.port)  # bound: its URL is known
+            gateway.documents = {OPENAPI_PATH: openapi_json(self.server.url)}
+            self.server.start()
         except BaseException:
             self.close()
             raise

@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devtools import template
-from local_api.server import OPENAPI, OPENAPI_PATH
+from local_api.server import OPENAPI, OPENAPI_PATH, openapi_document
 from session_manager.errors import UnavailableError
 from session_manager.validation import SESSION_ID
 
@@ -62,7 +62,8 @@ def template_routes() -> set[tuple[str, str]]:
     return {(r.method, r.path) for function in template.functions() for r in function.routes}
 
 
-SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
+# The local API is checked against the copy it serves (no auth: it takes plain requests).
+SCHEMA = schemathesis.openapi.from_dict(openapi_document("http://127.0.0.1"))
 
 
 def component(pointer: str) -> Draft202012Validator:
@@ -98,15 +99,36 @@ def test_refusal_reasons_are_the_contracts():
     }
 
 
+def test_every_operation_needs_iam_or_a_jwt_as_deployed():
+    schemes = DOCUMENT["components"]["securitySchemes"]
+    assert schemes["sigv4"]["type"] == "apiKey"
+    assert (schemes["sigv4"]["in"], schemes["sigv4"]["name"]) == ("header", "Authorization")
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert (schemes["jwt"]["type"], schemes["jwt"]["scheme"]) == ("http", "bearer")
+    for path, item in DOCUMENT["paths"].items():
+        for method, operation in item.items():
+            if method in _METHODS:
+                required = operation.get("security", DOCUMENT.get("security"))
+                assert required == [{"sigv4": []}, {"jwt": []}], (method, path)
+
+
 @pytest.mark.slow  # a server
 def test_the_local_api_serves_the_document_as_json(client):
     reply = client.get(OPENAPI_PATH)
     assert reply.status == 200
     assert reply.headers["Content-Type"] == "application/json"
-    assert reply.json == DOCUMENT
+    assert reply.json == {**DOCUMENT, "servers": reply.json["servers"], "security": []}
+    assert reply.json["servers"] == [{"url": client.base_url, "description": "make serve"}]
     reply = client.post(OPENAPI_PATH, {})
     assert (reply.status, reply.headers["Allow"]) == (405, "GET")
     assert reply.error_code == "method_not_allowed"
+
+
+@pytest.mark.slow  # a server
+def test_the_served_document_names_the_port_it_is_served_on(local_api):
+    """PORT=8080 make serve: a client generator reading /openapi.json must reach 8080."""
+    with requests.get(local_api.url + OPENAPI_PATH, timeout=TIMEOUT_SECS) as reply:
+        assert [server["url"] for server in reply.json()["servers"]] == [local_api.url]
 
 
 # -- the handlers' real answers --------------------------------------------------------------
