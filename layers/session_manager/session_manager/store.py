@@ -26,6 +26,7 @@ Schema, and why:
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -54,6 +55,8 @@ if TYPE_CHECKING:  # stubs only: nothing of mypy_boto3 is imported at run time
         ScanInputTypeDef,
         UpdateItemInputTypeDef,
     )
+
+logger = logging.getLogger(__name__)
 
 PARTITION_KEY = "pk"
 TTL_ATTRIBUTE = "expires_at"
