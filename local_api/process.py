@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = (sys.executable, "-m", "local_api")
-START_SECS = 30.0  # a cold interpreter importing boto3, moto and Powertools
+START_SECS = 30.0  # a cold interpreter importing boto3 and moto
 STOP_SECS = 20.0
 # The shell's own names and endpoints would point the server elsewhere than the embedded
 # moto with the template's names.
