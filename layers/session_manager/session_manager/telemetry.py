@@ -144,8 +144,7 @@ def _emit(
                     "Namespace": namespace,
                     "Dimensions": [list(dimensions)],
                     "Metrics": [
-                        {"Name": name, "Unit": (units or {}).get(name, COUNT)}
-                        for name in values
+                        {"Name": name, "Unit": (units or {}).get(name, COUNT)} for name in values
                     ],
                 }
             ],
