@@ -68,8 +68,10 @@ def serving(
     args: Sequence[str] = (),
     capture: bool = True,
     start_secs: float = START_SECS,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """The server on 127.0.0.1:`port` while the block runs. Its stdout and stderr are
+    """The server on 127.0.0.1:`port` while the block runs, with `settings` added to its
+    environment (TOKEN_REVOCATION=true, as a shell would set it). Its stdout and stderr are
     pipes (read them with `communicate()` after stopping it) unless `capture` is False.
     On leaving, a server still running gets SIGINT (Ctrl-C), then is killed if it has
     not stopped within STOP_SECS."""
@@ -77,7 +79,7 @@ def serving(
     process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed module
         [*COMMAND, *args],
         cwd=ROOT,
-        env=environment(port, signing_key),
+        env={**environment(port, signing_key), **(settings or {})},
         stdout=output,
         stderr=output,
         text=True,
