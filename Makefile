@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 DEPS := pyproject.toml layers/session_manager/requirements.txt
 
-.PHONY: test serve bench lint clean
+.PHONY: test serve bench lint clean e2e
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(VENV)/.installed-test  ## the whole suite, lint and type check included
 
 serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m local_api
+
+# The contract suite (tests/contract) against a deployed stack: read-only but for the
+# sessions it creates and ends. AUTH=iam signs with SigV4 from the default credential
+# chain; AUTH=jwt sends E2E_JWT as a bearer token. See tests/contract/e2e.py.
+e2e: $(VENV)/.installed-test  ## make e2e API_URL=https://... [AUTH=iam|jwt]
+	@API_URL="$(API_URL)" AUTH="$(AUTH)" $(PY) -m tests.contract.e2e
 
 # A Lambda-like Python for cold-start probes: boto3 and what the layer ships, plus the
 # X-Ray SDK that only the opt-in Tracer row imports.
