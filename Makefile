@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 DEPS := pyproject.toml layers/session_manager/requirements.txt
 
-.PHONY: help test serve bench lint clean
+.PHONY: help test serve bench lint clean e2e
 
 help:  ## this list: each target and what it does
 	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 8
@@ -27,6 +27,12 @@ test: $(VENV)/.installed-test  ## the whole suite with lint and types (~3 min, 7
 
 serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$PORT (3000), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m local_api
+
+# The contract suite (tests/contract) against a deployed stack: read-only but for the
+# sessions it creates and ends. AUTH=iam signs with SigV4 from the default credential
+# chain; AUTH=jwt sends E2E_JWT as a bearer token. See tests/contract/e2e.py.
+e2e: $(VENV)/.installed-test  ## make e2e API_URL=https://... [AUTH=iam|jwt]
+	@API_URL="$(API_URL)" AUTH="$(AUTH)" $(PY) -m tests.contract.e2e
 
 # A Lambda-like Python for cold-start probes: boto3 and what the layer ships, plus the
 # X-Ray SDK that only the opt-in Tracer row imports.

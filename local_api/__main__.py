@@ -6,13 +6,12 @@ Prints the URL, the routes and a curl example, then one line per request. Ctrl-C
 SIGTERM stops it: the requests in flight finish, then it exits 0.
 
 What reaches the console: one access line per request (method, path, status, function,
-duration) on stderr, and the handlers' own Powertools log lines, unchanged (JSON on
-stdout). Those are kept because the layer logs only what a developer wants to see (AWS
-unreachable, an unexpected error, a key that could not be fetched), not one line per
-request. The one per-request JSON the handlers print, Powertools' EMF metrics blob, is
-switched off (POWERTOOLS_METRICS_DISABLED, and a filter on stdout for the lines
-Powertools prints regardless) unless --metrics asks for it: it is meant for CloudWatch,
-and one per request buries everything else.
+duration) on stderr, and the handlers' own JSON log lines, unchanged, on stdout. Those
+are kept because the layer logs only what a developer wants to see (AWS unreachable, an
+unexpected error, a key that could not be fetched), not one line per request. The
+handlers' EMF metrics document, one per request, is switched off
+(POWERTOOLS_METRICS_DISABLED, read by the layer's telemetry at each flush) unless
+--metrics asks for it: it is meant for CloudWatch, and one per request buries the rest.
 """
 
 from __future__ import annotations
@@ -24,10 +23,8 @@ import os
 import shlex
 import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
 
 from local_api.backend import BackendError
 from local_api.gateway import Binding
@@ -103,33 +100,6 @@ def curl_example(api: LocalApi) -> str:
     return shlex.join(words)
 
 
-class _WithoutMetrics:
-    """stdout without the handlers' EMF metric lines ({"_aws": ...}).
-
-    POWERTOOLS_METRICS_DISABLED stops the flush after each request, but Powertools still
-    prints the set once it holds 100 values of a metric, whatever that setting says: one
-    long JSON line every 100 requests of a route. print() writes the line and its newline
-    separately, so the newline after a dropped line is dropped too (per thread).
-    """
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._dropped = threading.local()
-
-    def write(self, text: str) -> int:
-        if text.startswith('{"_aws":'):
-            self._dropped.line = True
-            return len(text)
-        if text == "\n" and getattr(self._dropped, "line", False):
-            self._dropped.line = False
-            return len(text)
-        self._dropped.line = False
-        return self._stream.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def _configure_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
@@ -157,8 +127,6 @@ def _wait_for_stop() -> signal.Signals:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     _configure_logging(args.quiet)
-    if not args.metrics:
-        sys.stdout = _WithoutMetrics(sys.stdout)
     if _SYNCHRONOUS_SIGNALS:
         # Before any thread exists, so that every thread inherits the mask.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)

@@ -49,6 +49,14 @@ _CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,8})(?:[ \t]*;[^\r\n]*)?\r\n")
 _TRAILER_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n")
 _PARAMETER = re.compile(r"\{([^{}+]+)(\+?)\}")
 _HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding"}
+# C0 and C1 controls and DEL, as \xNN: a request line is the client's text, and raw on a
+# console an escape sequence would rewrite the screen (ANSI escape injection).
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped, fit for a console line."""
+    return text.translate(_CONTROLS)
 
 
 @dataclass(frozen=True)
@@ -307,6 +315,50 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # the client's delayed ACK, ~40 ms per keep-alive request.
     disable_nagle_algorithm = True
     timeout = 60  # an idle keep-alive connection is closed after this many seconds
+    # From a request's first byte, the request line and headers must all arrive within
+    # this: the socket timeout above bounds each wait, not a client that trickles a byte
+    # at a time (each thread it holds is a connection nobody else gets).
+    head_timeout = 10.0
+
+    def setup(self) -> None:
+        super().setup()
+        self._head_expired = threading.Event()
+        self._head_timer: threading.Timer | None = None
+
+    def handle_one_request(self) -> None:
+        try:
+            waiting = self.rfile.peek(1)  # type: ignore[attr-defined]
+        except (TimeoutError, ConnectionError):
+            waiting = b""
+        if not waiting:  # idle past `timeout`, or the client closed: nothing to answer
+            self.close_connection = True
+            return
+        self._head_timer = threading.Timer(self.head_timeout, self._head_too_slow)
+        self._head_timer.daemon = True
+        self._head_timer.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._head_timer.cancel()
+
+    def _head_too_slow(self) -> None:
+        """Wake the read that waits for the rest of the head (it then sees end of file)."""
+        self._head_expired.set()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RD)
+
+    def parse_request(self) -> bool:
+        if not self._head_expired.is_set():
+            parsed = super().parse_request()
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            if not parsed or not self._head_expired.is_set():
+                return parsed  # answered (a malformed head), or whole in time
+        # A head cut short by the deadline: answer what happened, not what was misread.
+        self.request_version = self.protocol_version
+        self.close_connection = True
+        self.send_error(408, f"the request head did not arrive within {self.head_timeout:g} s")
+        return False
 
     def _serve(self) -> None:
         started = time.perf_counter()
@@ -332,8 +384,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(response)
         log.info(
             "%s %s -> %d %s %.1f ms",
-            self.command,
-            self.path,
+            printable(self.command),
+            printable(self.path),
             response.status,
             response.function or "-",
             (time.perf_counter() - started) * 1000,
@@ -440,7 +492,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         pass  # _serve logs each request once, with its function and duration
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
+        log.debug("%s %s", self.address_string(), printable(format % args))
 
 
 class GatewayServer(ThreadingHTTPServer):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = (sys.executable, "-m", "local_api")
-START_SECS = 30.0  # a cold interpreter importing boto3, moto and Powertools
+START_SECS = 30.0  # a cold interpreter importing boto3 and moto
 STOP_SECS = 20.0
 # The shell's own names and endpoints would point the server elsewhere than the embedded
 # moto with the template's names.
@@ -68,8 +68,10 @@ def serving(
     args: Sequence[str] = (),
     capture: bool = True,
     start_secs: float = START_SECS,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """The server on 127.0.0.1:`port` while the block runs. Its stdout and stderr are
+    """The server on 127.0.0.1:`port` while the block runs, with `settings` added to its
+    environment (TOKEN_REVOCATION=true, as a shell would set it). Its stdout and stderr are
     pipes (read them with `communicate()` after stopping it) unless `capture` is False.
     On leaving, a server still running gets SIGINT (Ctrl-C), then is killed if it has
     not stopped within STOP_SECS."""
@@ -77,7 +79,7 @@ def serving(
     process = subprocess.Popen(  # noqa: S603 - this interpreter, a fixed module
         [*COMMAND, *args],
         cwd=ROOT,
-        env=environment(port, signing_key),
+        env={**environment(port, signing_key), **(settings or {})},
         stdout=output,
         stderr=output,
         text=True,

@@ -1,5 +1,5 @@
 """Fixtures for the Lambda functions: each handler imported afresh on moto, events in both
-API Gateway payload formats, captured Powertools output, AWS call counters, AWS failures.
+API Gateway payload formats, captured log and metric output, AWS call counters, AWS failures.
 
 No __init__.py in this folder: like tests/session_manager, a package here would be named
 after its folder (`functions`); helpers live in lambda_harness.py, a name of their own.
@@ -29,7 +29,7 @@ from lambda_harness import (
 
 from devtools import events
 
-# Imported here, at collection, on purpose: Powertools' Logger binds its stream to the
+# Imported here, at collection, on purpose: telemetry's log handler binds its stream to the
 # sys.stdout of the moment it is created. Made now, that is pytest's session-wide stdout,
 # not the capture of whichever test imported it first (closed once that test ends).
 from session_manager import telemetry
@@ -102,12 +102,12 @@ def validate_token(load_function) -> LambdaFunction:
     return load_function("validate_token")
 
 
-# -- Powertools output ----------------------------------------------------------------------
+# -- log and metric output -------------------------------------------------------------------
 
 
 @dataclass
 class Output:
-    """What the functions printed: Powertools log records and EMF metric documents (JSON
+    """What the functions printed: JSON log records and EMF metric documents (JSON
     lines on stdout, as Lambda ships them to CloudWatch), and all of stdout and stderr."""
 
     text: str
@@ -135,7 +135,7 @@ class _CurrentStdout:
 @pytest.fixture
 def output(capsys, monkeypatch) -> Callable[[], Output]:
     """`output()`: what was printed since the last call, parsed."""
-    # The Logger's handler holds the stream it was made with, and capsys swaps its stream
+    # telemetry.log_handler holds the stream it was made with, and capsys swaps its stream
     # between a test's setup and call phases: follow sys.stdout instead of holding one.
     monkeypatch.setattr(telemetry.log_handler, "stream", _CurrentStdout())
 

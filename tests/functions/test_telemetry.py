@@ -283,3 +283,20 @@ def test_metrics_carry_namespace_and_service():
         assert directive["Namespace"] == "NS"
         assert document["service"] == "svc"
         assert all("service" in dimensions for dimensions in directive["Dimensions"])
+
+
+def test_add_metric_writes_the_unit_it_is_given(capsys, monkeypatch):
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics = telemetry.Metrics()
+    metrics.add_metric("KeyFetchLatency", "Milliseconds", 12.5)
+    metrics.add_metric("Requests", value=2)
+    metrics.flush()
+    (line,) = capsys.readouterr().out.splitlines()
+    document = json.loads(line)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Metrics"] == [
+        {"Name": "KeyFetchLatency", "Unit": "Milliseconds"},
+        {"Name": "Requests", "Unit": "Count"},
+    ]
+    assert document["KeyFetchLatency"] == [12.5]
+    assert document["Requests"] == [2.0]

@@ -7,6 +7,7 @@ import base64
 import http.client
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from local_api.gateway import (
     NoRoute,
     Request,
     RouteTable,
+    _RequestHandler,
 )
 
 pytestmark = pytest.mark.slow
@@ -356,3 +358,42 @@ def test_any_method_without_a_route_is_405_with_allow(echo_server, no_server_err
 def test_a_method_that_is_not_a_token_is_400(echo_server, no_server_errors):
     reply = raw_exchange(echo_server.url, raw_request("G@T", "/sessions/s1/metadata"))
     assert_refused(reply, 400, "invalid_request")
+
+
+def test_control_characters_of_the_request_line_are_escaped_in_the_log(echo_server, caplog):
+    """An escape sequence in a path must not reach the console raw: it could clear the
+    screen or forge lines (ANSI escape injection)."""
+    caplog.set_level(logging.DEBUG, logger="local_api")
+    data = b"GET /nope\x1b[2J\x1b]0;owned\x07\x9b HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    assert raw_exchange(echo_server.url, data).status == 404
+    lines = [record.getMessage() for record in caplog.records]
+    (access,) = [line for line in lines if "-> 404" in line]
+    assert access.startswith("GET /nope\\x1b[2J\\x1b]0;owned\\x07\\x9b -> 404 ")
+    assert not any(c in line for line in lines for c in "\x1b\x07\x9b")
+
+
+def test_a_head_that_trickles_in_is_cut_off_at_the_deadline(echo_server, monkeypatch):
+    """A client that sends its headers a byte at a time, each byte well within the socket
+    timeout, gets a 408 once the head deadline passes, and the connection is closed."""
+    monkeypatch.setattr(_RequestHandler, "head_timeout", 0.5, raising=False)
+    host, port = echo_server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT_SECS) as connection:
+        connection.sendall(b"GET /sessions/s1/metadata HTTP/1.1\r\nHost: x\r\n")
+        connection.settimeout(0.1)
+        received = b""
+        for _ in range(100):  # up to 100 bytes, one per 0.1 s: 20 times the deadline
+            try:
+                connection.sendall(b"X")
+            except OSError:
+                break
+            try:
+                received = connection.recv(65536)
+            except TimeoutError:
+                continue
+            break
+        connection.settimeout(TIMEOUT_SECS)
+        while chunk := connection.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 408 "), received
+    assert b'"code":"request_timeout"' in received
+    assert b"Connection: close" in received

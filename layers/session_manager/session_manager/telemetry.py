@@ -97,17 +97,22 @@ class Metrics:
     def __init__(self) -> None:
         self.namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or None
         self._values: dict[str, list[float]] = {}
+        self._units: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def add_metric(self, name: str, unit: str = COUNT, value: float = 1) -> None:
+        """`unit` is CloudWatch's (Count, Milliseconds, Bytes...); EMF gives a metric one
+        unit per document, so the last one given for `name` in an invocation is its unit."""
         with self._lock:
             self._values.setdefault(name, []).append(float(value))
+            self._units[name] = unit
 
     def flush(self) -> None:
         with self._lock:
             values, self._values = self._values, {}
+            units, self._units = self._units, {}
         if values:
-            _emit(self.namespace, {"service": SERVICE}, values)
+            _emit(self.namespace, {"service": SERVICE}, values, units)
 
     def log_metrics(self, handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -121,7 +126,10 @@ class Metrics:
 
 
 def _emit(
-    namespace: str | None, dimensions: dict[str, str], values: dict[str, list[float]]
+    namespace: str | None,
+    dimensions: dict[str, str],
+    values: dict[str, list[float]],
+    units: dict[str, str] | None = None,
 ) -> None:
     if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("true", "1"):
         return
@@ -135,7 +143,9 @@ def _emit(
                 {
                     "Namespace": namespace,
                     "Dimensions": [list(dimensions)],
-                    "Metrics": [{"Name": name, "Unit": COUNT} for name in values],
+                    "Metrics": [
+                        {"Name": name, "Unit": (units or {}).get(name, COUNT)} for name in values
+                    ],
                 }
             ],
         },
