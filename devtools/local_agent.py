@@ -121,10 +121,9 @@ def _environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def agent_banner(url: str, table_name: str, secret_id: str) -> str:
-    swml = shlex.join(
-        ["curl", "-s", "-X", "POST", url, "-H", "content-type: application/json", "-d",
-         '{"call_id": "call-1"}']  # fmt: skip
-    )
+    body = '{"call_id": "call-1"}'
+    swml = shlex.join(["curl", "-s", "-X", "POST", url, "-H", "content-type: application/json"])
+    swml += f" -d {shlex.quote(body)}"
     return "\n".join(
         [
             f"Agent (examples/agent/app.py) on {url}",
