@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 DEPS := pyproject.toml layers/session_manager/requirements.txt
 
-.PHONY: help test serve bench lint clean e2e
+.PHONY: help test serve agent bench lint clean e2e
 
 help:  ## this list: each target and what it does
 	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 8
@@ -27,6 +27,11 @@ test: $(VENV)/.installed-test  ## the whole suite with lint and types (~3 min, 7
 
 serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$PORT (3000), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m local_api
+
+# examples/agent (an SDK agent with a secure tool) on $$AGENT_PORT (3001), beside the API on
+# $$PORT, sharing its table and key in one process: see examples/agent/README.md.
+agent: $(VENV)/.installed-agent  ## examples/agent on http://127.0.0.1:3001 beside make serve's API, one process
+	PORT=$(PORT) $(PY) -m devtools.local_agent
 
 # The contract suite (tests/contract) against a deployed stack: read-only but for the
 # sessions it creates and ends. AUTH=iam signs with SigV4 from the default credential

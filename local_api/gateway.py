@@ -54,9 +54,19 @@ _HOP_BY_HOP = {"connection", "content-length", "keep-alive", "transfer-encoding"
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
+# A tool token is a credential until it expires: the SDK sends it in the query string
+# (`?__token=`), and the access line shows it masked.
+_TOKEN_IN_QUERY = re.compile(r"([?&](?:__token|token)=)[^&#]*", re.IGNORECASE)
+
+
 def printable(text: str) -> str:
     """`text` with every control character escaped, fit for a console line."""
     return text.translate(_CONTROLS)
+
+
+def loggable_path(path: str) -> str:
+    """A request target for the access line: tokens masked, control characters escaped."""
+    return printable(_TOKEN_IN_QUERY.sub(r"\1***", path))
 
 
 @dataclass(frozen=True)
@@ -385,7 +395,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         log.info(
             "%s %s -> %d %s %.1f ms",
             printable(self.command),
-            printable(self.path),
+            loggable_path(self.path),
             response.status,
             response.function or "-",
             (time.perf_counter() - started) * 1000,

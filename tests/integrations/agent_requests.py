@@ -15,6 +15,16 @@ BASIC_AUTH = ("signalwire", "basic-auth-password-shared-by-instances")
 # Where SignalWire fetches the SWML: the agent's URL with its basic auth credentials.
 AGENT_URL = f"https://{BASIC_AUTH[0]}:{BASIC_AUTH[1]}@{API_DOMAIN}/"
 
+# Variables the SDKs read that would change what these tests see, if a developer has them.
+SDK_VARIABLES = (
+    "SIGNALWIRE_SWAIG_SECRET",  # the SDK's own shared key: the tests show the bug without it
+    "SIGNALWIRE_SIGNING_KEY",  # webhook signatures: the tests' requests are unsigned
+    "SWML_PROXY_URL_BASE",
+    "SWML_BASIC_AUTH_USER",
+    "SWML_BASIC_AUTH_PASSWORD",
+    "AWS_LAMBDA_FUNCTION_URL",
+)
+
 
 def http_api_event(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """An API Gateway HTTP API (payload 2.0) event for `url`, with the basic auth that

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integrations.agent_requests import BASIC_AUTH
-
-# Variables the SDKs read that would change what these tests see, if a developer has them.
-_SDK_VARIABLES = (
-    "SIGNALWIRE_SWAIG_SECRET",  # the SDK's own shared key: the tests show the bug without it
-    "SIGNALWIRE_SIGNING_KEY",  # webhook signatures: the tests' requests are unsigned
-    "SWML_PROXY_URL_BASE",
-    "SWML_BASIC_AUTH_USER",
-    "SWML_BASIC_AUTH_PASSWORD",
-    "AWS_LAMBDA_FUNCTION_URL",
-)
+from tests.integrations.agent_requests import BASIC_AUTH, SDK_VARIABLES
 
 
 @pytest.fixture
@@ -24,7 +14,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str
     Basic auth is fixed: left to the SDK, every instance would make up its own password
     and refuse the URLs another instance wrote into the SWML, as it does tokens.
     """
-    for name in _SDK_VARIABLES:
+    for name in SDK_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "support-agent")
     monkeypatch.setenv("SWML_BASIC_AUTH_USER", BASIC_AUTH[0])

@@ -5,23 +5,32 @@ Each import of app.py under a new name is a new Lambda instance (a cold start).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import importlib.util
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from itertools import count
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
 
 from devtools import template
+from local_api import process as local_api_process
 from session_manager import SessionManager
 from tests.integrations.agent_requests import (
     AGENT_URL,
     API_DOMAIN,
+    SDK_VARIABLES,
     function_url,
     http_api_event,
     swaig_request,
@@ -169,3 +178,80 @@ def test_the_example_builds_for_python313_on_arm64_without_docker(tmp_path):
     assert compiled
     assert all("aarch64" in p.name or "abi3" in p.name for p in compiled), compiled
     assert not [p for p in compiled if "cpython-311" in p.name]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST JSON as curl does for a URL with user:password@ in it (basic auth)."""
+    parts = urlsplit(url)
+    headers = {"content-type": "application/json"}
+    if parts.username:
+        credentials = f"{parts.username}:{parts.password}".encode()
+        headers["authorization"] = "Basic " + base64.b64encode(credentials).decode()
+    plain = parts._replace(netloc=parts.hostname + f":{parts.port}").geturl()
+    request = urllib.request.Request(plain, json.dumps(body).encode(), headers, method="POST")  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
+
+
+@pytest.mark.slow
+def test_make_agent_serves_the_example_beside_the_local_api_sharing_its_tokens():
+    """The README's session against `make agent`: the SWML's token runs the tool and
+    validates at the API; a token the API mints runs the tool; the API sees its metadata."""
+    api_port, agent_port = _free_port(), _free_port()
+    venv = Path(sys.prefix)  # this venv has the agent extra's packages: no install
+    stamp = f"{venv}/.installed-agent"
+    command = ["make", "--no-print-directory", "-o", stamp, f"VENV={venv}", "agent"]
+    env = local_api_process.environment(api_port)
+    for name in SDK_VARIABLES:
+        env.pop(name, None)
+    env["AGENT_PORT"] = str(agent_port)
+    make = subprocess.Popen(  # noqa: S603 - fixed arguments
+        command,
+        cwd=EXAMPLE.parents[1],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        local_api_process.wait_until_listening(make, agent_port)
+        api = f"http://127.0.0.1:{api_port}"
+        agent = f"http://signalwire:local-agent-pass@127.0.0.1:{agent_port}/"
+
+        url = function_url(_post(agent, {"call_id": "call-1"}), "order_status")
+        assert url.startswith(f"{agent}swaig/?__token=")
+        order = {"function": "order_status", "argument": {"parsed": [{"order": "A-1001"}]}}
+        assert _post(url, {**order, "call_id": "call-1"}) == {
+            "response": "Order A-1001 is shipped on Monday."
+        }
+        check = {"token": token_in(url), "call_id": "call-1", "function_name": "order_status"}
+        assert _post(f"{api}/tokens/validate", check) == {"valid": True}
+
+        minted = _post(f"{api}/sessions/call-2/tokens", {"function_name": "order_status"})
+        tool = f"{agent}swaig/?__token={minted['token']}"
+        assert _post(tool, {**order, "call_id": "call-2"}) == {
+            "response": "Order A-1001 is shipped on Monday."
+        }
+        assert REFUSAL in _post(tool, {**order, "call_id": "call-1"})["response"]
+        with urllib.request.urlopen(f"{api}/sessions/call-2/metadata", timeout=10) as answer:  # noqa: S310
+            assert json.loads(answer.read())["metadata"] == {"orders_asked": ["A-1001"]}
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a group that is gone already
+            os.killpg(make.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            _, stderr = make.communicate(timeout=local_api_process.STOP_SECS)
+        except subprocess.TimeoutExpired:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.communicate()
+            raise
+    assert "stopped" in stderr.splitlines(), stderr  # it stopped, not killed
+    with pytest.raises(ProcessLookupError):
+        os.killpg(make.pid, 0)  # nothing of the group is left

@@ -372,6 +372,19 @@ def test_control_characters_of_the_request_line_are_escaped_in_the_log(echo_serv
     assert not any(c in line for line in lines for c in "\x1b\x07\x9b")
 
 
+def test_a_token_in_the_query_string_is_masked_in_the_log(echo_server, caplog):
+    """The SDK sends a tool token as ?__token=: a credential until it expires, it never
+    reaches the console."""
+    caplog.set_level(logging.DEBUG, logger="local_api")
+    token = "Y2FsbC0xLmxvb2t1cC4xNzAwMDAwMDAwLmFiY2RlZi5zaWduYXR1cmU"
+    path = f"/nope?a=1&__token={token}&b=2"
+    assert raw_exchange(echo_server.url, raw_request("GET", path)).status == 404
+    lines = [record.getMessage() for record in caplog.records]
+    (access,) = [line for line in lines if "-> 404" in line]
+    assert access.startswith("GET /nope?a=1&__token=***&b=2 -> 404 ")
+    assert not any(token in line for line in lines)
+
+
 def test_a_head_that_trickles_in_is_cut_off_at_the_deadline(echo_server, monkeypatch):
     """A client that sends its headers a byte at a time, each byte well within the socket
     timeout, gets a 408 once the head deadline passes, and the connection is closed."""
