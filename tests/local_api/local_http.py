@@ -1,5 +1,5 @@
-"""Helpers for the local API's tests: a urllib client that only speaks to 127.0.0.1, a free
-port, a token signature check. Every wait is bounded (TIMEOUT_SECS)."""
+"""Helpers for the local API's tests: the contract suite's client held to 127.0.0.1, raw
+exchanges, a free port, a token signature check. Every wait is bounded (TIMEOUT_SECS)."""
 
 from __future__ import annotations
 
@@ -7,81 +7,23 @@ import base64
 import hashlib
 import hmac
 import http.client
-import json
 import socket
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
-from typing import Any
 
 from devtools import aws_local
+from tests.contract.target import TIMEOUT_SECS, Reply, Target
+
+__all__ = ["TIMEOUT_SECS", "Client", "Reply", "free_port", "raw_exchange", "token_signed_with"]
 
 SIGNING_KEY = aws_local.SAMPLE_KEY
-TIMEOUT_SECS = 10
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: Any  # email.message.Message: case-insensitive get()
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def error_code(self) -> str:
-        """The error envelope's code; fails the test when the body is not the envelope."""
-        envelope = self.json
-        assert set(envelope) == {"error"}, envelope
-        assert set(envelope["error"]) == {"code", "message"}, envelope
-        assert isinstance(envelope["error"]["message"], str)
-        return envelope["error"]["code"]
-
-
-class Client:
-    """urllib against one base URL; 4xx and 5xx are replies, not exceptions."""
+class Client(Target):
+    """The contract suite's client (tests/contract/target.py), held to 127.0.0.1: the local
+    API's own tests reach nothing else."""
 
     def __init__(self, base_url: str) -> None:
         assert base_url.startswith("http://127.0.0.1:")
-        self.base_url = base_url
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        raw: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        url = self.base_url + path  # http://127.0.0.1 only, checked in __init__
-        request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
-        if data is not None and not request.has_header("Content-type"):
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECS) as response:  # noqa: S310
-                return Reply(response.status, response.headers, response.read())
-        except urllib.error.HTTPError as error:
-            with error:
-                return Reply(error.code, error.headers, error.read())
-
-    def get(self, path: str) -> Reply:
-        return self.request("GET", path)
-
-    def patch(self, path: str, body: Any) -> Reply:
-        return self.request("PATCH", path, body)
-
-    def put(self, path: str, body: Any) -> Reply:
-        return self.request("PUT", path, body)
-
-    def post(self, path: str, body: Any) -> Reply:
-        return self.request("POST", path, body)
-
-    def delete(self, path: str) -> Reply:
-        return self.request("DELETE", path)
+        super().__init__(base_url)
 
 
 def raw_exchange(base_url: str, data: bytes) -> Reply:
