@@ -24,8 +24,9 @@ test: $(VENV)/.installed-test test-floor  ## the whole suite, lint and type chec
 
 # The layer runs on the Lambda runtime's boto3, which is older than the newest that .venv
 # gets: its tests and the functions' run again on the floor pyproject.toml declares (keep
-# the two in step). moto: the newest 5.x, which works with that botocore. The SignalWire
-# SDK interop tests are left to .venv (they need the SDKs; what they test is the tokens).
+# the two in step). moto: the newest 5.x, which works with that botocore. The X-Ray SDK and
+# the stubs: tests of the opt-in Tracer and of what is not imported at run time. The
+# SignalWire SDK interop tests are left to .venv (they need the SDKs; they test tokens).
 BOTOCORE_FLOOR := 1.34.0
 FLOOR_MOTO := 5.2.5
 .venv-floor/.installed: $(DEPS)
@@ -34,7 +35,8 @@ FLOOR_MOTO := 5.2.5
 	.venv-floor/bin/python -m pip install --quiet -e '.[serve]' \
 		'boto3==$(BOTOCORE_FLOOR)' 'botocore==$(BOTOCORE_FLOOR)' \
 		'moto[dynamodb,secretsmanager]==$(FLOOR_MOTO)' \
-		'pytest>=8.0,<10' 'pytest-xdist>=3.5,<4' 'hypothesis>=6.100,<7'
+		'pytest>=8.0,<10' 'pytest-xdist>=3.5,<4' 'hypothesis>=6.100,<7' \
+		'aws-xray-sdk>=2.12,<3' 'mypy-boto3-dynamodb>=1.34,<2' 'mypy-boto3-secretsmanager>=1.34,<2'
 	touch $@
 
 test-floor: .venv-floor/.installed  ## the layer's and the functions' tests on the floor botocore

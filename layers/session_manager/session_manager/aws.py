@@ -5,7 +5,7 @@ botocore's own retries are off, and three event hooks per client take their plac
 - before-call: the call's deadline (the invocation's, or a default budget of its own);
 - before-send: each attempt's read timeout, cut to the time left (at most MAX_READ_SECS),
   and no attempt at all when less than MIN_READ_SECS would be left for it (on a botocore
-  that cannot cut an attempt's wait, when less than the whole MAX_READ_SECS would be);
+  that cannot cut an attempt's wait, when less than its whole read timeout would be);
 - needs-retry: transient failures retried with jittered exponential backoff, as long as
   the sleep and another attempt still fit before the deadline.
 So a hung or unreachable endpoint costs at most the budget, then a 503 with Retry-After.
@@ -54,12 +54,18 @@ BACKOFF_CAP_SECS = 2.0
 # read_timeout, MAX_READ_SECS, so there an attempt starts only when that whole wait fits.
 # A private name, so a botocore without it gets that safe rule, never a wait we can't cut.
 PER_REQUEST_READ_TIMEOUT = hasattr(URLLib3Session, "_get_request_timeout")
+# There every wait is this short instead, so that an attempt (connect and wait) fits the
+# shortest budget the layer sets, a cached key's refetch (keys.CACHED_FETCH_SECS, 2 s):
+# both services answer in tens of milliseconds.
+UNCUT_READ_SECS = 0.75
+# The clients' read timeout: every attempt's on an older botocore, the ceiling on a newer.
+READ_TIMEOUT_SECS = MAX_READ_SECS if PER_REQUEST_READ_TIMEOUT else UNCUT_READ_SECS
 
 CLIENT_CONFIG = Config(
     # Retries are ours (needs-retry below): botocore's would sleep past the deadline.
     retries={"mode": "standard", "total_max_attempts": 1},
     connect_timeout=CONNECT_TIMEOUT_SECS,
-    read_timeout=MAX_READ_SECS,
+    read_timeout=READ_TIMEOUT_SECS,
     tcp_keepalive=True,
 )
 
@@ -130,7 +136,7 @@ def _fit_attempt(request: Any, **_: Any) -> None:
 def _shortest_wait(cuts: bool) -> float:
     """The least time an attempt may be given to wait for an answer: the floor, or on a
     botocore that cannot cut a wait, the whole read timeout of the client."""
-    return MIN_READ_SECS if cuts else MAX_READ_SECS
+    return MIN_READ_SECS if cuts else READ_TIMEOUT_SECS
 
 
 def _retry_within_deadline(
