@@ -227,7 +227,8 @@ def test_a_hung_attempt_is_cut_to_the_time_left(hung, monkeypatch, invocation, t
     with pytest.raises(UnavailableError):
         manager.get_session_metadata("c1")
     assert time.monotonic() - started < 2.5
-    assert hung.connections == 1
+    # Where botocore cannot cut a wait, every wait is the floor's 0.5 s: two attempts fit.
+    assert hung.connections == (1 if CUTS else 2)
 
 
 def test_a_cached_key_refetch_gets_a_short_budget(hung, monkeypatch, make_manager, invocation):

@@ -54,10 +54,10 @@ BACKOFF_CAP_SECS = 2.0
 # read_timeout, MAX_READ_SECS, so there an attempt starts only when that whole wait fits.
 # A private name, so a botocore without it gets that safe rule, never a wait we can't cut.
 PER_REQUEST_READ_TIMEOUT = hasattr(URLLib3Session, "_get_request_timeout")
-# There every wait is this short instead, so that an attempt (connect and wait) fits the
-# shortest budget the layer sets, a cached key's refetch (keys.CACHED_FETCH_SECS, 2 s):
-# both services answer in tens of milliseconds.
-UNCUT_READ_SECS = 0.75
+# There every wait is the floor instead, so that an attempt (connect and wait) fits the
+# shortest budget the layer sets, a cached key's refetch (keys.CACHED_FETCH_SECS, 2 s),
+# with room to spare: both services answer in tens of milliseconds.
+UNCUT_READ_SECS = MIN_READ_SECS
 # The clients' read timeout: every attempt's on an older botocore, the ceiling on a newer.
 READ_TIMEOUT_SECS = MAX_READ_SECS if PER_REQUEST_READ_TIMEOUT else UNCUT_READ_SECS
 
