@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 DEPS := pyproject.toml layers/session_manager/requirements.txt
 
-.PHONY: help test serve agent bench lint clean e2e
+.PHONY: help test test-floor serve agent bench lint clean e2e
 
 help:  ## this list: each target and what it does
 	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 8
@@ -20,12 +20,33 @@ $(VENV)/.installed-%: $(DEPS) | $(PY)
 	$(PY) -m pip install --quiet -e '.[$*]'
 	touch $@
 
-test: $(VENV)/.installed-test  ## the whole suite with lint and types (~3 min, 761 MB of .venv, 155 packages)
+test: $(VENV)/.installed-test test-floor  ## the whole suite with lint and types, on the newest and the floor botocore (~6 min, 761 MB of .venv)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
 	$(PY) -m pytest -n auto
 
-serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$PORT (3000), no Docker, no AWS account
+# The layer runs on the Lambda runtime's boto3, which is older than the newest that .venv
+# gets: its tests and the functions' run again on the floor pyproject.toml declares (keep
+# the two in step). moto: the newest 5.x, which works with that botocore. The X-Ray SDK and
+# the stubs: tests of the opt-in Tracer and of what is not imported at run time. The
+# SignalWire SDK interop tests are left to .venv (they need the SDKs; they test tokens).
+BOTOCORE_FLOOR := 1.34.0
+FLOOR_MOTO := 5.2.5
+.venv-floor/.installed: $(DEPS)
+	$(PYTHON) -m venv .venv-floor
+	.venv-floor/bin/python -m pip install --quiet --upgrade pip
+	.venv-floor/bin/python -m pip install --quiet -e '.[serve]' \
+		'boto3==$(BOTOCORE_FLOOR)' 'botocore==$(BOTOCORE_FLOOR)' \
+		'moto[dynamodb,secretsmanager]==$(FLOOR_MOTO)' \
+		'pytest>=8.0,<10' 'pytest-xdist>=3.5,<4' 'hypothesis>=6.100,<7' \
+		'aws-xray-sdk>=2.12,<3' 'mypy-boto3-dynamodb>=1.34,<2' 'mypy-boto3-secretsmanager>=1.34,<2'
+	touch $@
+
+test-floor: .venv-floor/.installed  ## the layer's and the functions' tests on the floor botocore
+	.venv-floor/bin/python -m pytest -n auto -p no:cacheprovider tests/session_manager \
+		tests/functions --ignore=tests/session_manager/test_sdk_interop.py
+
+serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m local_api
 
 # examples/agent (an SDK agent with a secure tool) on $$AGENT_PORT (3001), beside the API on
@@ -54,7 +75,7 @@ lint: $(VENV)/.installed-test  ## ruff only
 	$(VENV)/bin/ruff check .
 
 clean:  ## remove the venvs, the SAM build and every cache (.hypothesis too)
-	rm -rf $(VENV) .venv-lambda .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis \
+	rm -rf $(VENV) .venv-floor .venv-lambda .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis \
 		examples/typescript/node_modules examples/typescript/dist
 
 # The TypeScript agents' helper (examples/typescript): typed, then tested under Node against

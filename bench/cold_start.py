@@ -60,9 +60,9 @@ def _baseline_call(function: str, table: str, secret: str) -> tuple[str, str, di
     return calls[function]
 
 
-def _probe(args: list[str], env: dict[str, str]) -> dict[str, float]:
+def _probe(args: list[str], env: dict[str, str], python: Path = LAMBDA_PYTHON) -> dict[str, float]:
     result = subprocess.run(
-        [str(LAMBDA_PYTHON), str(PROBE), *args],
+        [str(python), str(PROBE), *args],
         env=env,
         capture_output=True,
         text=True,

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from fault_endpoints import HungEndpoint
 
 from devtools.context import LambdaContext
@@ -77,44 +78,94 @@ def test_at_most_narrows_and_never_extends(invocation):
     assert deadline.current() == outer
 
 
-# -- one attempt ----------------------------------------------------------------------------
+# -- one attempt, on a real client of the installed botocore (moto answers) ---------------
+#
+# `make test` runs these on the newest botocore and on the floor that pyproject.toml
+# declares (.venv-floor), which predates per-request read timeouts: each run checks the
+# rule its botocore gets, on botocore's own request objects.
+
+# Can this botocore cut an attempt's wait? (botocore >= 1.43.68) If not, each attempt
+# waits up to the client's whole read timeout.
+CUTS = aws.PER_REQUEST_READ_TIMEOUT
+WHOLE_WAIT = aws.READ_TIMEOUT_SECS
 
 
-def attempt(due: float | None) -> dict:
-    request = SimpleNamespace(context={} if due is None else {"session_manager_deadline": due})
-    aws._fit_attempt(request)
-    return request.context
+@pytest.fixture
+def sent(table) -> tuple[Any, list[float | None]]:
+    """A layer client on the moto table, and the read timeout each attempt it sends was
+    given (None: the client's own, MAX_READ_SECS)."""
+    client = aws.client("dynamodb")
+    timeouts: list[float | None] = []
+
+    def record(request: Any, **_: Any) -> None:
+        timeouts.append((getattr(request, "context", None) or {}).get("read_timeout"))
+
+    client.meta.events.register_last("before-send.dynamodb", record)
+    return client, timeouts
 
 
-def test_an_attempt_waits_at_most_the_ceiling():
-    assert attempt(deadline.now() + 60)["read_timeout"] == aws.MAX_READ_SECS
+def test_an_attempt_waits_at_most_the_ceiling(sent, table):
+    client, timeouts = sent
+    with deadline.at_most(60):
+        client.describe_table(TableName=table)
+    assert timeouts == [aws.MAX_READ_SECS if CUTS else None]
 
 
-def test_an_attempt_near_the_deadline_waits_only_what_is_left():
-    read = attempt(deadline.now() + 2.0)["read_timeout"]
-    assert aws.MIN_READ_SECS <= read <= 2.0 - aws.CONNECT_TIMEOUT_SECS
+def test_an_attempt_near_the_deadline_waits_only_what_is_left(sent, table):
+    client, timeouts = sent
+    with deadline.at_most(2.0):
+        client.describe_table(TableName=table)
+    if CUTS:
+        [read] = timeouts
+        assert aws.MIN_READ_SECS <= read <= 2.0 - aws.CONNECT_TIMEOUT_SECS
+    else:  # its whole (short) wait fits
+        assert aws.CONNECT_TIMEOUT_SECS + WHOLE_WAIT < 2.0
+        assert timeouts == [None]
 
 
-def test_an_attempt_below_the_floor_is_refused():
-    with pytest.raises(DeadlineExceededError):
-        attempt(deadline.now() + aws.CONNECT_TIMEOUT_SECS + aws.MIN_READ_SECS - 0.05)
+def test_an_attempt_below_the_floor_is_refused(sent, table):
+    client, timeouts = sent
+    late = deadline.at_most(aws.CONNECT_TIMEOUT_SECS + aws.MIN_READ_SECS - 0.05)
+    with late, pytest.raises(DeadlineExceededError):
+        client.describe_table(TableName=table)
+    assert timeouts == []
     assert issubclass(DeadlineExceededError, UnavailableError)  # so: a 503
 
 
-def test_without_per_request_timeouts_an_attempt_needs_the_whole_ceiling(monkeypatch):
-    # Older botocore (a Lambda runtime's) waits the client's read_timeout, whatever we say.
+def test_without_per_request_timeouts_an_attempt_needs_the_whole_ceiling(
+    sent, table, monkeypatch
+):
+    # The fallback for a botocore that cannot cut a wait, run here whatever botocore this is.
     monkeypatch.setattr(aws, "PER_REQUEST_READ_TIMEOUT", False)
-    assert attempt(deadline.now() + 60)["read_timeout"] == aws.MAX_READ_SECS
-    with pytest.raises(DeadlineExceededError):
-        attempt(deadline.now() + aws.CONNECT_TIMEOUT_SECS + aws.MAX_READ_SECS - 0.05)
+    client, timeouts = sent
+    with deadline.at_most(60):
+        client.describe_table(TableName=table)
+    assert timeouts == [None]
+    late = deadline.at_most(aws.CONNECT_TIMEOUT_SECS + WHOLE_WAIT - 0.05)
+    with late, pytest.raises(DeadlineExceededError):
+        client.describe_table(TableName=table)
+    assert timeouts == [None]
+
+
+def test_a_call_that_fails_for_good_is_sent_once(sent):
+    # "Do not retry" must read so on every botocore: one that takes False for a sleep of
+    # 0 s would send this call for ever.
+    client, timeouts = sent
+    with pytest.raises(ClientError) as failed:
+        client.describe_table(TableName="no-such-table")
+    assert aws.error_code(failed.value) == "ResourceNotFoundException"
+    assert len(timeouts) == 1
 
 
 # -- retries --------------------------------------------------------------------------------
 
 
-def retry(attempts: int, due: float, **outcome) -> float | bool:
-    request_dict = {"context": {"session_manager_deadline": due}}
-    return aws._retry_within_deadline(attempts=attempts, request_dict=request_dict, **outcome)
+def retry(attempts: int, due: float, **outcome) -> float | None:
+    token = aws._call_deadline.set(due)  # as before-call sets it for a real call
+    try:
+        return aws._retry_within_deadline(attempts=attempts, **outcome)
+    finally:
+        aws._call_deadline.reset(token)
 
 
 def throttled() -> dict:
@@ -131,23 +182,24 @@ def test_transient_failures_are_retried_with_jittered_backoff():
         assert 0 <= retry(attempts, far, caught_exception=refused) <= cap
         timed_out = ReadTimeoutError(endpoint_url="http://127.0.0.1:1")
         assert 0 <= retry(attempts, far, caught_exception=timed_out) <= cap
-    assert retry(aws.MAX_ATTEMPTS, far, **throttled()) is False
+    assert retry(aws.MAX_ATTEMPTS, far, **throttled()) is None
 
 
 def test_other_failures_are_not_retried():
     far = deadline.now() + 60
     denied = {"response": (SimpleNamespace(status_code=400), {"Error": {"Code": "AccessDenied"}})}
-    assert retry(1, far, **denied) is False
-    assert retry(1, far, response=(SimpleNamespace(status_code=200), {})) is False
-    assert retry(1, far, caught_exception=DeadlineExceededError("late")) is False
+    assert retry(1, far, **denied) is None
+    assert retry(1, far, response=(SimpleNamespace(status_code=200), {})) is None
+    assert retry(1, far, caught_exception=DeadlineExceededError("late")) is None
 
 
 def test_no_retry_when_another_attempt_cannot_fit():
-    almost = deadline.now() + aws.CONNECT_TIMEOUT_SECS + aws.MIN_READ_SECS - 0.05
-    assert retry(1, almost, **throttled()) is False
+    shortest = aws.MIN_READ_SECS if CUTS else WHOLE_WAIT
+    almost = deadline.now() + aws.CONNECT_TIMEOUT_SECS + shortest - 0.05
+    assert retry(1, almost, **throttled()) is None
     # With a little room, the sleep shrinks to leave the next attempt its floor.
     room = 0.05
-    soon = deadline.now() + aws.CONNECT_TIMEOUT_SECS + aws.MIN_READ_SECS + room
+    soon = deadline.now() + aws.CONNECT_TIMEOUT_SECS + shortest + room
     assert retry(2, soon, **throttled()) <= room
 
 
@@ -155,7 +207,8 @@ def test_no_retry_when_another_attempt_cannot_fit():
 
 
 def test_the_python_api_outside_lambda_gives_up_within_the_default_budget(hung, monkeypatch, table):
-    monkeypatch.setattr(deadline, "DEFAULT_BUDGET_SECS", 2.5)
+    budget = 2.5
+    monkeypatch.setattr(deadline, "DEFAULT_BUDGET_SECS", budget)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", hung.url)
     manager = SessionManager(table_name=table, secret_key="k" * 40)
     started = time.monotonic()
@@ -163,7 +216,7 @@ def test_the_python_api_outside_lambda_gives_up_within_the_default_budget(hung, 
         manager.get_session_metadata("c1")
     took = time.monotonic() - started
     assert hung.connections >= 1
-    assert took < 2.5
+    assert took < budget
 
 
 def test_a_hung_attempt_is_cut_to_the_time_left(hung, monkeypatch, invocation, table):
@@ -174,7 +227,8 @@ def test_a_hung_attempt_is_cut_to_the_time_left(hung, monkeypatch, invocation, t
     with pytest.raises(UnavailableError):
         manager.get_session_metadata("c1")
     assert time.monotonic() - started < 2.5
-    assert hung.connections == 1
+    # Where botocore cannot cut a wait, every wait is the floor's 0.5 s: two attempts fit.
+    assert hung.connections == (1 if CUTS else 2)
 
 
 def test_a_cached_key_refetch_gets_a_short_budget(hung, monkeypatch, make_manager, invocation):

@@ -4,7 +4,8 @@ Every client made here keeps its calls inside the invocation's deadline (deadlin
 botocore's own retries are off, and three event hooks per client take their place:
 - before-call: the call's deadline (the invocation's, or a default budget of its own);
 - before-send: each attempt's read timeout, cut to the time left (at most MAX_READ_SECS),
-  and no attempt at all when less than MIN_READ_SECS would be left for it;
+  and no attempt at all when less than MIN_READ_SECS would be left for it (on a botocore
+  that cannot cut an attempt's wait, when less than its whole read timeout would be);
 - needs-retry: transient failures retried with jittered exponential backoff, as long as
   the sleep and another attempt still fit before the deadline.
 So a hung or unreachable endpoint costs at most the budget, then a 503 with Retry-After.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import boto3
@@ -46,16 +48,24 @@ MAX_ATTEMPTS = 3
 BACKOFF_BASE_SECS = 0.25
 BACKOFF_CAP_SECS = 2.0
 
-# botocore >= 1.43.7x reads a per-request read timeout from the request context; older
-# ones (a Lambda runtime's may be) always wait the client's read_timeout (MAX_READ_SECS),
-# so there an attempt starts only when that whole wait fits.
+# botocore >= 1.43.68 gives the prepared request the call's context and takes a read
+# timeout per attempt from it (URLLib3Session._get_request_timeout). Older ones (the
+# python3.13 Lambda runtime's may be, see pyproject.toml) always wait the client's
+# read_timeout, MAX_READ_SECS, so there an attempt starts only when that whole wait fits.
+# A private name, so a botocore without it gets that safe rule, never a wait we can't cut.
 PER_REQUEST_READ_TIMEOUT = hasattr(URLLib3Session, "_get_request_timeout")
+# There every wait is the floor instead, so that an attempt (connect and wait) fits the
+# shortest budget the layer sets, a cached key's refetch (keys.CACHED_FETCH_SECS, 2 s),
+# with room to spare: both services answer in tens of milliseconds.
+UNCUT_READ_SECS = MIN_READ_SECS
+# The clients' read timeout: every attempt's on an older botocore, the ceiling on a newer.
+READ_TIMEOUT_SECS = MAX_READ_SECS if PER_REQUEST_READ_TIMEOUT else UNCUT_READ_SECS
 
 CLIENT_CONFIG = Config(
     # Retries are ours (needs-retry below): botocore's would sleep past the deadline.
     retries={"mode": "standard", "total_max_attempts": 1},
     connect_timeout=CONNECT_TIMEOUT_SECS,
-    read_timeout=MAX_READ_SECS,
+    read_timeout=READ_TIMEOUT_SECS,
     tcp_keepalive=True,
 )
 
@@ -74,8 +84,10 @@ TRANSIENT_CODES = frozenset(
     }
 )
 _TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
-# Where a call's deadline travels, in botocore's per-call request context.
-_DEADLINE_KEY = "session_manager_deadline"
+# The deadline of the AWS call under way in this thread (or task): set at before-call and
+# read by the hooks of its attempts and retries, which run in the same thread. Not the
+# request's context: the prepared request that an older botocore hands before-send has none.
+_call_deadline: ContextVar[float | None] = ContextVar("session_manager_call", default=None)
 
 
 @overload
@@ -104,42 +116,51 @@ def keep_within_deadline(aws_client: BaseClient) -> None:
     events.register_first(f"needs-retry.{service_id}", _retry_within_deadline)  # type: ignore[arg-type]
 
 
-def _start_call(context: dict[str, Any], **_: Any) -> None:
-    context[_DEADLINE_KEY] = deadline.for_call()
+def _start_call(**_: Any) -> None:
+    _call_deadline.set(deadline.for_call())
 
 
 def _fit_attempt(request: Any, **_: Any) -> None:
-    context = request.context
-    due = context.get(_DEADLINE_KEY)
+    due = _call_deadline.get()
     if due is None:
         return
     # An attempt may spend a whole connect timeout before it starts waiting.
     read = min(MAX_READ_SECS, due - deadline.now() - CONNECT_TIMEOUT_SECS)
-    if read < MIN_READ_SECS or (not PER_REQUEST_READ_TIMEOUT and read < MAX_READ_SECS):
+    context = getattr(request, "context", None) if PER_REQUEST_READ_TIMEOUT else None
+    if read < _shortest_wait(cuts=context is not None):
         raise DeadlineExceededError("no time left for another AWS attempt")
-    context["read_timeout"] = read
+    if context is not None:
+        context["read_timeout"] = read
+
+
+def _shortest_wait(cuts: bool) -> float:
+    """The least time an attempt may be given to wait for an answer: the floor, or on a
+    botocore that cannot cut a wait, the whole read timeout of the client."""
+    return MIN_READ_SECS if cuts else READ_TIMEOUT_SECS
 
 
 def _retry_within_deadline(
     attempts: int,
-    request_dict: dict[str, Any],
     response: Any = None,
     caught_exception: BaseException | None = None,
     **_: Any,
-) -> float | bool:
-    """How long to sleep before retrying; False: do not retry."""
+) -> float | None:
+    """How long to sleep before retrying; None: do not retry (botocore's own retries are
+    off, so no handler after this one retries). Not False: botocore < 1.43.68 takes any
+    answer but None as a sleep, and would retry forever."""
     if attempts >= MAX_ATTEMPTS or not _is_transient(response, caught_exception):
-        return False
-    due: float | None = request_dict["context"].get(_DEADLINE_KEY)
+        return None
+    due = _call_deadline.get()
     delay: float = random.random() * min(  # noqa: S311 - jitter, not a secret
         BACKOFF_CAP_SECS, BACKOFF_BASE_SECS * 2 ** (attempts - 1)
     )
     if due is not None:
-        # The sleep must leave room for an attempt the floor allows; a shorter sleep is
+        # The sleep must leave room for the shortest attempt allowed; a shorter sleep is
         # better than none.
-        room = due - deadline.now() - CONNECT_TIMEOUT_SECS - MIN_READ_SECS
+        next_attempt = CONNECT_TIMEOUT_SECS + _shortest_wait(PER_REQUEST_READ_TIMEOUT)
+        room = due - deadline.now() - next_attempt
         if room <= 0:
-            return False
+            return None
         delay = min(delay, room)
     return delay
 
