@@ -46,7 +46,7 @@ test-floor: .venv-floor/.installed  ## the layer's and the functions' tests on t
 	.venv-floor/bin/python -m pytest -n auto -p no:cacheprovider tests/session_manager \
 		tests/functions --ignore=tests/session_manager/test_sdk_interop.py
 
-serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$(PORT), no Docker, no AWS account
+serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$PORT (3000), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m local_api
 
 # examples/agent (an SDK agent with a secure tool) on $$AGENT_PORT (3001), beside the API on
