@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from local_api.__main__ import _configure_logging, _wait_for_stop, banner
-from local_api.backend import BackendError
+from local_api.__main__ import (
+    banner,
+    block_stop_signals,
+    cannot_listen,
+    configure_logging,
+    start_api,
+    wait_for_stop,
+)
 from local_api.gateway import Gateway, GatewayServer, RouteTable
 from local_api.server import DEFAULT_PORT, LocalApi
 
@@ -147,30 +152,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     del argv  # no options: PORT and AGENT_PORT, as `make serve` takes PORT
     api_port = _port("PORT", DEFAULT_PORT)
     agent_port = _port("AGENT_PORT", DEFAULT_AGENT_PORT)
-    _configure_logging(quiet=False)
-    if hasattr(signal, "pthread_sigmask"):
-        # Before any thread exists, so that every thread inherits the mask (see local_api).
-        signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+    configure_logging(quiet=False)
+    block_stop_signals()
     function = agent_function()
     api = LocalApi(api_port, signing_key=os.environ.get("SIGNING_SECRET") or None)
     server: GatewayServer | None = None
     try:
-        try:
-            api.start()
-        except BackendError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        except OSError as error:
-            reason = error.strerror or error
-            print(f"error: cannot listen on 127.0.0.1:{api_port}: {reason}", file=sys.stderr)
+        if not start_api(api):
             return 1
         assert api.backend is not None
         table_name, secret_id = api.backend.table_name, api.backend.secret_id
         try:
             server = GatewayServer(Gateway(RouteTable([function]), {}), agent_port)
         except OSError as error:
-            reason = error.strerror or error
-            print(f"error: cannot listen on 127.0.0.1:{agent_port}: {reason}", file=sys.stderr)
+            print(cannot_listen(agent_port, error), file=sys.stderr)
             return 1
         environment = agent_environment(function, table_name, secret_id, server.url)
         with _environ(environment):
@@ -180,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             url = with_auth(server.url + "/", environment)
             print(banner(api), flush=True)
             print(agent_banner(url, table_name, secret_id), flush=True)
-            received = _wait_for_stop()
+            received = wait_for_stop()
             print(f"\n{received.name}: stopping...", file=sys.stderr, flush=True)
     finally:
         if server is not None:

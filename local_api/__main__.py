@@ -100,7 +100,7 @@ def curl_example(api: LocalApi) -> str:
     return shlex.join(words)
 
 
-def _configure_logging(quiet: bool) -> None:
+def configure_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     # The server's access lines, and aws_local's warnings (an endpoint without TTL).
@@ -111,7 +111,31 @@ def _configure_logging(quiet: bool) -> None:
         server_log.propagate = False
 
 
-def _wait_for_stop() -> signal.Signals:
+def block_stop_signals() -> None:
+    """Block SIGINT and SIGTERM for wait_for_stop to take. Call it before any thread
+    exists, so that every thread inherits the mask."""
+    if _SYNCHRONOUS_SIGNALS:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def cannot_listen(port: int, error: OSError) -> str:
+    return f"error: cannot listen on 127.0.0.1:{port}: {error.strerror or error}"
+
+
+def start_api(api: LocalApi) -> bool:
+    """Start `api`; False, after one line on stderr saying why, when it cannot."""
+    try:
+        api.start()
+    except BackendError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    except OSError as error:
+        print(cannot_listen(api.port, error), file=sys.stderr)
+        return False
+    return True
+
+
+def wait_for_stop() -> signal.Signals:
     """Block until SIGINT or SIGTERM. On POSIX the signals are blocked in every thread (set
     before any is started) and taken here synchronously: no handler runs at a random point,
     so Ctrl-C never becomes a KeyboardInterrupt traceback, during start-up either."""
@@ -126,24 +150,15 @@ def _wait_for_stop() -> signal.Signals:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
-    _configure_logging(args.quiet)
-    if _SYNCHRONOUS_SIGNALS:
-        # Before any thread exists, so that every thread inherits the mask.
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    configure_logging(args.quiet)
+    block_stop_signals()
     signing_key = os.environ.get("SIGNING_SECRET") or None
     api = LocalApi(args.port, signing_key=signing_key, metrics=args.metrics)
-    try:
-        api.start()
-    except BackendError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        reason = error.strerror or error
-        print(f"error: cannot listen on 127.0.0.1:{args.port}: {reason}", file=sys.stderr)
+    if not start_api(api):
         return 1
     print(banner(api), flush=True)
     try:
-        received = _wait_for_stop()
+        received = wait_for_stop()
         print(f"\n{received.name}: stopping...", file=sys.stderr, flush=True)
     finally:
         api.close()
