@@ -68,7 +68,7 @@ e2e: $(VENV)/.installed-test  ## make e2e API_URL=https://... [AUTH=iam|jwt]
 		'aws-xray-sdk>=2.12,<3'
 	touch $@
 
-bench: $(VENV)/.installed-bench .venv-lambda/.installed  ## benchmarks (long); rewrites the tracked docs/benchmark.png
+bench: $(VENV)/.installed-bench .venv-lambda/.installed  ## benchmarks (~80 s, leave the machine quiet); rewrites the tracked docs/benchmark.png
 	$(PY) -m bench
 
 lint: $(VENV)/.installed-test  ## ruff only
