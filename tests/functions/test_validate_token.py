@@ -126,3 +126,25 @@ def test_tokens_refused_on_their_claims_cost_no_aws_call(validate_token, mint, a
         token, call_id, function_name = refusals(mint)[reason]
         assert check(validate_token, token, call_id, function_name).body["reason"] == reason
     assert aws_calls == {}
+
+
+@pytest.mark.parametrize(
+    "unusable",
+    [{"SecretString": "too-short"}, {"SecretBinary": b"k" * 40}],
+    ids=["short", "binary"],
+)
+def test_an_unusable_previous_key_leaves_a_forged_token_a_refusal_not_a_500(
+    validate_token, mint, secretsmanager, secret, unusable
+):
+    """A forged token makes the function read AWSPREVIOUS; a version holding no usable key
+    is skipped, so the answer stays 200 bad_signature (a 500 would page on every forgery)."""
+    current = "c" * 40
+    secretsmanager.put_secret_value(SecretId=secret, **unusable)
+    secretsmanager.put_secret_value(SecretId=secret, SecretString=current)  # unusable: previous
+
+    forged = check(validate_token, mint("call-1", "get_weather", key="f" * 40))
+
+    assert forged.status == 200
+    assert forged.body == {"valid": False, "reason": tokens.Refusal.BAD_SIGNATURE}
+    genuine = check(validate_token, mint("call-1", "get_weather", key=current))
+    assert genuine.body == {"valid": True}
