@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 DEPS := pyproject.toml layers/session_manager/requirements.txt
 
-.PHONY: help test test-floor serve agent bench lint clean e2e
+.PHONY: help test test-floor test-typescript serve agent bench lint clean e2e
 
 help:  ## this list: each target and what it does
 	@grep -E '^[a-z][a-z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/:[^#]*## /\t/' | expand -t 8
@@ -20,7 +20,7 @@ $(VENV)/.installed-%: $(DEPS) | $(PY)
 	$(PY) -m pip install --quiet -e '.[$*]'
 	touch $@
 
-test: $(VENV)/.installed-test test-floor  ## the whole suite with lint and types, on the newest and the floor botocore (~6 min, 761 MB of .venv)
+test: $(VENV)/.installed-test test-floor test-typescript  ## everything: lint, types, the suite on the newest and the floor botocore, the TypeScript helper (~6 min)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
 	$(PY) -m pytest -n auto
@@ -32,7 +32,7 @@ test: $(VENV)/.installed-test test-floor  ## the whole suite with lint and types
 # SignalWire SDK interop tests are left to .venv (they need the SDKs; they test tokens).
 BOTOCORE_FLOOR := 1.34.0
 FLOOR_MOTO := 5.2.5
-.venv-floor/.installed: $(DEPS)
+.venv-floor/.installed: $(DEPS) Makefile  # the pins above live here
 	$(PYTHON) -m venv .venv-floor
 	.venv-floor/bin/python -m pip install --quiet --upgrade pip
 	.venv-floor/bin/python -m pip install --quiet -e '.[serve]' \
@@ -45,6 +45,14 @@ FLOOR_MOTO := 5.2.5
 test-floor: .venv-floor/.installed  ## the layer's and the functions' tests on the floor botocore
 	.venv-floor/bin/python -m pytest -n auto -p no:cacheprovider tests/session_manager \
 		tests/functions --ignore=tests/session_manager/test_sdk_interop.py
+
+# The TypeScript agents' helper (examples/typescript): typed, then tested under Node against
+# a moto server from the venv. Skipped, with a message, where Node is not installed.
+test-typescript: $(VENV)/.installed-test  ## the TypeScript helper's tests under Node (make test runs them)
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		cd examples/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck && \
+		MOTO_SERVER=$(abspath $(VENV))/bin/moto_server PYTHON=$(abspath $(PY)) npm test --silent; \
+	else echo "test-typescript: skipped: node and npm are not installed"; fi
 
 serve: $(VENV)/.installed-serve  ## the API on http://127.0.0.1:$PORT (3000), no Docker, no AWS account
 	PORT=$(PORT) $(PY) -m local_api
@@ -77,13 +85,3 @@ lint: $(VENV)/.installed-test  ## ruff only
 clean:  ## remove the venvs, the SAM build and every cache (.hypothesis too)
 	rm -rf $(VENV) .venv-floor .venv-lambda .aws-sam .pytest_cache .ruff_cache .mypy_cache .hypothesis \
 		examples/typescript/node_modules examples/typescript/dist
-
-# The TypeScript agents' helper (examples/typescript): typed, then tested under Node against
-# a moto server from the venv. Skipped, with a message, where Node is not installed.
-.PHONY: test-typescript
-test: test-typescript
-test-typescript: $(VENV)/.installed-test  ## the TypeScript helper's tests under Node (make test runs them)
-	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
-		cd examples/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck && \
-		MOTO_SERVER=$(abspath $(VENV))/bin/moto_server PYTHON=$(abspath $(PY)) npm test --silent; \
-	else echo "test-typescript: skipped: node and npm are not installed"; fi
