@@ -103,6 +103,11 @@ class SessionManager:
         self._clients: _Clients = {"dynamodb": dynamodb_client, "secretsmanager": secrets_client}
         self._table_name = table_name
         self._session_ttl_secs = int(session_ttl_secs)
+        if self._session_ttl_secs <= 0:
+            # As SESSION_TTL_SECS: metadata written already expired would be lost at once.
+            raise ConfigurationError(
+                f"session_ttl_secs must be positive, not {self._session_ttl_secs}"
+            )
         self._keys: SigningKeys | None
         if secret_key is not None:
             self._keys = StaticKey(secret_key)
