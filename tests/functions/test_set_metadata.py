@@ -149,6 +149,28 @@ def test_a_put_of_exactly_what_get_returns_is_accepted_near_the_limit(
     assert stored(get_metadata) == {"note": stored_text}
 
 
+def test_a_put_of_what_get_returns_is_accepted_whatever_the_keys(set_metadata, get_metadata):
+    """A key is stored as its UTF-8 bytes, but a read sends it as JSON text: a control
+    character is one byte stored and six (\\u0001) read. A session filled near the item
+    limit with such keys, a few PATCHes at a time, reads back as a body several times its
+    stored size, which a PUT must still take back."""
+    padding = "\x01" * (MAX_KEY_CHARS - 4)
+    keys = [f"{padding}{i:04d}" for i in range(380)]  # ~390,000 bytes stored, ~2.3 MB read
+    for start in range(0, len(keys), 50):
+        chunk = {key: 1 for key in keys[start : start + 50]}
+        assert set_metadata("PATCH", chunk).status == 200
+
+    body = get_metadata().raw["body"]
+    prefix = '{"session_id":"call-1","metadata":'
+    metadata_as_read = body[len(prefix) : -1]
+    assert len(metadata_as_read.encode()) > 4 * MAX_ITEM_BYTES
+
+    response = set_metadata("PUT", metadata_as_read)
+
+    assert response.status == 200
+    assert stored(get_metadata) == dict.fromkeys(keys, 1)
+
+
 @pytest.mark.parametrize("method", ["PATCH", "PUT"])
 def test_bad_metadata_values_and_keys_are_400(set_metadata, method):
     bad = {

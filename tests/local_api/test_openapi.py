@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from devtools import template
 from local_api.server import OPENAPI, OPENAPI_PATH, openapi_document
 from session_manager.errors import UnavailableError
+from session_manager.http import MAX_BODY_BYTES
 from session_manager.validation import SESSION_ID
 
 with open(OPENAPI, encoding="utf-8") as _stream:
@@ -137,7 +138,7 @@ METADATA = "/sessions/{session_id}/metadata"
 TOKENS = "/sessions/{session_id}/tokens"
 VALIDATE = "/tokens/validate"
 SESSION = "/sessions/{session_id}"
-OVERSIZED_BODY = json.dumps({"blob": "x" * (512 * 1024)})  # past the functions' 512 KB
+OVERSIZED_BODY = json.dumps({"blob": "x" * MAX_BODY_BYTES})  # past the functions' limit
 OVERSIZED_METADATA = {"blob": "x" * 400_000}  # fits a body, not one item
 
 

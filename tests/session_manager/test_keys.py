@@ -103,6 +103,34 @@ def test_warm_instance_with_a_stale_cache_accepts_a_token_signed_after_a_rotatio
     assert warm.check_token("c1", FUNCTION, before) is None
 
 
+def test_a_validation_that_races_anothers_refresh_uses_the_keys_it_found(
+    make_manager, secretsmanager, secret, monkeypatch
+):
+    """Two threads of one instance (an agent's web server) validate tokens signed after a
+    rotation its cache has not seen. The second misses with the keys it held, while the
+    first refreshes them; the second's own refresh is then rate-limited, and must still try
+    the keys the first one found rather than refuse a genuine token."""
+    warm = make_manager()
+    warm.generate_token(FUNCTION, "c1")  # caches the first key
+    rotate(secretsmanager, secret, KEY_2)
+    fresher = make_manager()
+    first, second = (fresher.generate_token(FUNCTION, call) for call in ("c1", "c2"))
+
+    real_signed_by = tokens.signed_by
+    raced = []
+
+    def signed_by(parsed, keys):
+        keys = list(keys)  # the keys this validation read, before the other thread ran
+        if parsed.call_id == "c2" and not raced:
+            raced.append(True)
+            assert warm.check_token("c1", FUNCTION, first) is None  # refreshes the keys
+        return real_signed_by(parsed, keys)
+
+    monkeypatch.setattr(tokens, "signed_by", signed_by)
+    assert warm.check_token("c2", FUNCTION, second) is None
+    assert raced
+
+
 def test_a_flood_of_forged_tokens_costs_a_bounded_number_of_secret_fetches(manager, sm_calls):
     forger = SessionManager(secret_key="f" * 40)
     forged = [forger.generate_token(FUNCTION, "c1") for _ in range(100)]

@@ -308,6 +308,14 @@ def test_tokens_need_no_table_and_metadata_needs_one():
         manager.get_session_metadata("s1")
 
 
+@pytest.mark.parametrize("ttl", [0, -60])
+def test_a_session_ttl_that_is_not_positive_is_refused_at_start(make_manager, ttl):
+    """As SESSION_TTL_SECS is: metadata that expires as it is written would be lost at
+    once, every write answering {} and every read finding nothing."""
+    with pytest.raises(ConfigurationError, match="session_ttl_secs"):
+        make_manager(session_ttl_secs=ttl)
+
+
 # -- typed errors through the facade --------------------------------------------------------
 
 

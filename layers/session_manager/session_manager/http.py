@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import deadline, telemetry
+from .codec import MAX_ITEM_BYTES
 from .errors import (
     ConfigurationError,
     InvalidInputError,
@@ -36,9 +37,11 @@ from .errors import (
 )
 from .validation import check_function_name, check_session_id
 
-# Metadata fits 400 KB of DynamoDB item; a body larger than this cannot be valid, and
-# reading it into json.loads would only cost memory.
-MAX_BODY_BYTES = 512 * 1024
+# Metadata fits 400 KB of DynamoDB item, but a read can send it back up to six times as
+# big: a key is stored as its UTF-8 bytes and read as JSON text, where a control character
+# takes six (\u0001). A write must take back what a read returned, so the body may be that
+# big; a larger one cannot be valid, and reading it into json.loads would only cost memory.
+MAX_BODY_BYTES = 6 * MAX_ITEM_BYTES
 _JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 # A lone surrogate (a raw one, or an escape such as "\ud800" without its pair) is valid JSON
 # syntax but not Unicode text: whatever field it is in, the body is malformed. The regex

@@ -103,6 +103,11 @@ class SessionManager:
         self._clients: _Clients = {"dynamodb": dynamodb_client, "secretsmanager": secrets_client}
         self._table_name = table_name
         self._session_ttl_secs = int(session_ttl_secs)
+        if self._session_ttl_secs <= 0:
+            # As SESSION_TTL_SECS: metadata written already expired would be lost at once.
+            raise ConfigurationError(
+                f"session_ttl_secs must be positive, not {self._session_ttl_secs}"
+            )
         self._keys: SigningKeys | None
         if secret_key is not None:
             self._keys = StaticKey(secret_key)
@@ -259,10 +264,14 @@ class SessionManager:
             return reason
         assert parsed is not None  # check_claims refused a None as MALFORMED
         keys = self._keys or self.keys
-        if not tokens.signed_by(parsed, keys.verification_keys()) and not (
-            keys.refresh() and tokens.signed_by(parsed, keys.verification_keys())
-        ):
-            return tokens.Refusal.BAD_SIGNATURE
+        tried = keys.verification_keys()
+        if not tokens.signed_by(parsed, tried):
+            # Look again. A rate-limited refresh finds nothing new when another thread's
+            # refresh has just found it, so try the keys held now whenever they differ.
+            keys.refresh()
+            held = keys.verification_keys()
+            if held == tried or not tokens.signed_by(parsed, held):
+                return tokens.Refusal.BAD_SIGNATURE
         # Only a genuine token reaches the ledger: a forgery costs no read and burns no slot.
         if self.token_revocation and self.ledger.is_revoked(parsed.call_id):
             return tokens.Refusal.REVOKED
