@@ -131,22 +131,16 @@ FALSE_SPELLINGS = ["", "false", "No", "off", "0", "disabled", " FALSE "]
 MODES = ("SINGLE_USE_TOKENS", "TOKEN_REVOCATION")
 
 
-@pytest.mark.parametrize("value", TRUE_SPELLINGS)
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [(value, True) for value in TRUE_SPELLINGS] + [(value, False) for value in FALSE_SPELLINGS],
+)
 @pytest.mark.parametrize("name", MODES)
-def test_a_mode_is_on_for_every_spelling_of_true(env, monkeypatch, name, value):
+def test_a_mode_reads_every_spelling_of_true_and_false(env, monkeypatch, name, value, on):
     monkeypatch.setenv(name, value)
     manager = SessionManager.from_env()
     mode = manager.single_use_tokens if name == "SINGLE_USE_TOKENS" else manager.token_revocation
-    assert mode is True
-
-
-@pytest.mark.parametrize("value", FALSE_SPELLINGS)
-@pytest.mark.parametrize("name", MODES)
-def test_a_mode_is_off_for_every_spelling_of_false(env, monkeypatch, name, value):
-    monkeypatch.setenv(name, value)
-    manager = SessionManager.from_env()
-    mode = manager.single_use_tokens if name == "SINGLE_USE_TOKENS" else manager.token_revocation
-    assert mode is False
+    assert mode is on
 
 
 def test_single_use_tokens_yes_makes_every_token_single_use(env, monkeypatch):
